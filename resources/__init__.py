@@ -1,0 +1,1 @@
+"""Dagster resources shared by the code location (paths, the Octave/MATLAB engine)."""

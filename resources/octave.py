@@ -1,0 +1,187 @@
+"""Run the project's ``matlab/`` functions in GNU Octave (through oct2py) or in MATLAB (``matlab -batch``).
+
+One engine session per step process: it starts lazily on the first call, loads the ``signal`` package once, uses
+its own temporary folder, honours a timeout, and is always shut down (killed if it does not exit) at teardown.
+Arguments cross the boundary as small values (paths, numbers, strings, flat structs); the ``.m`` functions read
+and write their large data as MAT files themselves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from pydantic import Field, PrivateAttr
+
+from neuro_pipelines.project import PROJECT_ROOT
+
+MATLAB_CODE_DIR = PROJECT_ROOT / "matlab"
+# Octave 7.3 prints this on every exit, successful or not; it is never a sign of failure.
+_OCTAVE_EXIT_NOISE = "ignoring const execution_exception& while preparing to exit"
+_OUTPUT_TAIL_LINES = 60
+
+
+class OctaveError(RuntimeError):
+    """An Octave/MATLAB engine problem: missing executable or package, an ``error()`` in our code, a timeout."""
+
+    def __init__(self, message: str, output: str = ""):
+        self.output = output
+        super().__init__(f"{message}\n--- engine output (last lines) ---\n{output}" if output else message)
+
+
+def _tail(lines: Sequence[str]) -> str:
+    kept = [line for line in lines if _OCTAVE_EXIT_NOISE not in line]
+    return "\n".join(kept[-_OUTPUT_TAIL_LINES:])
+
+
+def matlab_literal(value: Any) -> str:
+    """Render a Python value as a MATLAB/Octave expression (for ``matlab -batch``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(float(value)) if isinstance(value, float) else str(value)
+    if isinstance(value, str | os.PathLike):
+        return "'" + str(value).replace("'", "''") + "'"
+    if isinstance(value, Mapping):
+        # struct('a', {v}) wraps values in cells so that cell-valued fields do not build struct arrays.
+        parts = [f"{matlab_literal(str(k))}, {{{matlab_literal(v)}}}" for k, v in value.items()]
+        return "struct(" + ", ".join(parts) + ")"
+    if isinstance(value, Sequence):
+        if all(isinstance(v, int | float) and not isinstance(v, bool) for v in value):
+            return "[" + " ".join(matlab_literal(v) for v in value) + "]"
+        return "{" + ", ".join(matlab_literal(v) for v in value) + "}"
+    raise TypeError(f"cannot pass {type(value).__name__} {value!r} to MATLAB; pass a path, number, string or dict")
+
+
+class OctaveResource(dg.ConfigurableResource):
+    """The Octave/MATLAB engine that runs ``matlab/*.m`` (spike-clip extraction, synthetic sources)."""
+
+    backend: str = Field(default="octave", description="'octave' (GNU Octave via oct2py) or 'matlab' (matlab -batch)")
+    executable: str = Field(default="", description="Engine binary; default octave-cli or matlab on PATH")
+    timeout_s: float = Field(default=3600.0, description="Per-call timeout in seconds")
+    code_dir: str = Field(default=str(MATLAB_CODE_DIR), description="Folder with the project's .m files")
+    load_signal: bool = Field(default=True, description="Octave only: `pkg load signal` once per session")
+
+    _session: Any = PrivateAttr(default=None)
+    _temp_dir: str | None = PrivateAttr(default=None)
+    _output: list[str] = PrivateAttr(default_factory=list)
+
+    # ---- lifecycle -------------------------------------------------------------------------------------------
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the engine session (kill it if it does not exit) and remove its temporary folder."""
+        session, self._session = self._session, None
+        if session is not None:
+            child = getattr(getattr(getattr(session, "_engine", None), "repl", None), "child", None)
+            with contextlib.suppress(Exception):
+                session.exit()
+            if child is not None and child.isalive():
+                with contextlib.suppress(Exception):
+                    child.kill(signal.SIGKILL)
+        if self._temp_dir:
+            shutil.rmtree(self._temp_dir, ignore_errors=True)
+            self._temp_dir = None
+
+    def _resolved_executable(self) -> str:
+        if self.backend not in ("octave", "matlab"):
+            raise OctaveError(f"OctaveResource.backend is {self.backend!r}; expected 'octave' or 'matlab'")
+        name = self.executable or ("octave-cli" if self.backend == "octave" else "matlab")
+        path = shutil.which(name)
+        if path is None:
+            hint = (
+                "install GNU Octave (Debian: apt-get install --no-install-recommends octave octave-signal), "
+                "or set the resource's `executable`"
+                if self.backend == "octave"
+                else "put MATLAB on PATH or set the resource's `executable`"
+            )
+            raise OctaveError(f"{self.backend} executable {name!r} not found on PATH: {hint}")
+        return path
+
+    def _octave_session(self) -> Any:
+        if self._session is not None:
+            return self._session
+        executable = self._resolved_executable()
+        os.environ["OCTAVE_EXECUTABLE"] = executable
+        self._temp_dir = tempfile.mkdtemp(prefix="neuro-octave-")
+        import oct2py  # lazy: importing oct2py starts a default session, which we close at once
+
+        with contextlib.suppress(Exception):
+            oct2py.octave.exit()
+        try:
+            session = oct2py.Oct2Py(executable=executable, temp_dir=self._temp_dir, timeout=self.timeout_s)
+        except Exception as exc:
+            raise OctaveError(f"could not start Octave ({executable}): {exc}") from exc
+        self._session = session
+        session.addpath(str(Path(self.code_dir).absolute()))
+        if self.load_signal:
+            try:
+                session.eval("pkg load signal", stream_handler=self._output.append)
+            except Exception as exc:
+                self.close()
+                raise OctaveError(
+                    "GNU Octave's 'signal' package is missing or broken: install it "
+                    "(Debian: apt-get install --no-install-recommends octave-signal)",
+                    _tail([*self._output, str(exc)]),
+                ) from exc
+        return session
+
+    # ---- calls -----------------------------------------------------------------------------------------------
+    def call(self, function: str, *args: Any, nout: int = 0) -> Any:
+        """Call ``function(*args)`` from ``code_dir``; return its outputs (Octave) or None (MATLAB, ``nout=0``)."""
+        if not function.isidentifier():
+            raise OctaveError(f"not a MATLAB function name: {function!r}")
+        if self.backend == "matlab":
+            if nout:
+                raise OctaveError("the matlab backend returns no values: write results to files (nout=0)")
+            self._run_matlab(function, args)
+            return None
+        session = self._octave_session()
+        self._output.clear()
+        try:
+            return session.feval(function, *args, nout=nout, stream_handler=self._output.append, timeout=self.timeout_s)
+        except Exception as exc:
+            text = str(exc)
+            if "Timed out" in text:
+                # An interrupted session may be in any state: never reuse it.
+                self.close()
+                raise OctaveError(
+                    f"Octave call {function}(…) exceeded the {self.timeout_s:g} s timeout", _tail(self._output)
+                ) from exc
+            raise OctaveError(f"Octave call {function}(…) failed: {text}", _tail(self._output)) from exc
+
+    def matlab_command(self, function: str, args: Sequence[Any]) -> list[str]:
+        """The exact ``matlab -batch`` command line for ``function(*args)`` (exposed for tests and logs)."""
+        call = f"{function}({', '.join(matlab_literal(a) for a in args)})"
+        code_dir = matlab_literal(str(Path(self.code_dir).absolute()))
+        return [self._resolved_executable(), "-batch", f"addpath({code_dir}); {call}"]
+
+    def _run_matlab(self, function: str, args: Sequence[Any]) -> None:
+        command = self.matlab_command(function, args)
+        with subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+        ) as proc:
+            try:
+                output, _ = proc.communicate(timeout=self.timeout_s)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                output, _ = proc.communicate()
+                raise OctaveError(
+                    f"MATLAB call exceeded the {self.timeout_s:g} s timeout: {shlex.join(command)}",
+                    _tail(output.splitlines()),
+                ) from None
+        if proc.returncode != 0:
+            raise OctaveError(
+                f"MATLAB call failed with exit status {proc.returncode}: {shlex.join(command)}",
+                _tail(output.splitlines()),
+            )

@@ -6,7 +6,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-APT_PACKAGES=(octave octave-signal libopenblas0)
+# Octave runs the matlab/ code; Chromium drives the UI test; Redis is the Celery broker of the scale-out test.
+APT_PACKAGES=(octave octave-signal libopenblas0 chromium redis-server)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# README command 3: the Dagster UI (webserver + daemon: sensors, automation, run queue) on 127.0.0.1.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+bash scripts/setup.sh
+export DAGSTER_HOME="${DAGSTER_HOME:-$ROOT/.dagster_home}"
+exec .venv/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p "${PORT:-3000}"

@@ -46,11 +46,10 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
 
 def write_text_atomic(target: str | os.PathLike, text: str) -> Path:
     """Write ``text`` to ``target`` via a temp file and rename, so readers never see half a file."""
-    with atomic_path(target) as tmp:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
+    with atomic_path(target) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
     return Path(target)
 
 

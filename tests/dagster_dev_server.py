@@ -70,10 +70,12 @@ def running_dagster_dev(dagster_home: Path, log_path: Path, env: dict | None = N
         while True:
             if process.poll() is not None:
                 raise AssertionError(f"dagster dev exited early:\n{log_path.read_text()[-4000:]}")
-            with contextlib.suppress(OSError):
-                with urllib.request.urlopen(f"{server.url}/server_info", timeout=5) as response:
-                    if response.status == 200:
-                        break
+            with (
+                contextlib.suppress(OSError),
+                urllib.request.urlopen(f"{server.url}/server_info", timeout=5) as response,
+            ):
+                if response.status == 200:
+                    break
             if time.monotonic() > deadline:
                 raise AssertionError(f"dagster dev did not answer in time:\n{log_path.read_text()[-4000:]}")
             time.sleep(0.5)

@@ -1,0 +1,276 @@
+"""``matlab/process_region_clips.m`` in real Octave against the NumPy re-derivation of ``clip_reference``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.io
+
+from resources.octave import OctaveError, OctaveResource
+from tests.deepsif_assets.clip_reference import (
+    REAL,
+    SMALL,
+    RawSpec,
+    downsample_remap,
+    make_raw,
+    reference_iteration,
+    save_leadfield,
+    small_leadfield,
+    write_compact,
+    write_original,
+)
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("octave-cli") is None, reason="GNU Octave (octave-cli) is not installed"
+)
+
+REGION = 2  # a remapped column of the small anatomy (filled from TVB column 12)
+SEG = 12_000  # raw samples per segment (6 s at 2 kHz)
+
+
+def onset_for_peak(ds_peak: int) -> int:
+    """Raw onset whose waveform peak (60 ms = 120 raw samples later) lands near 1-based downsampled row ds_peak."""
+    return 1000 + (ds_peak - 1) * 4 - 120
+
+
+def iteration_specs() -> list[RawSpec]:
+    """Three iterations that exercise rule 1, rule 2, the separation rule and the edge rule."""
+    src = SMALL.tvb_column(REGION)
+    return [
+        # iter 0: five source spikes, the first too close to the start (edge rule).
+        RawSpec(2, SEG, {src: [onset_for_peak(t) for t in (150, 700, 1700, 2700, 4600)]}, seed=10),
+        # iter 1: a peak on another channel near the 2nd source spike (rule 2), one 60 samples after (separation).
+        RawSpec(
+            2,
+            SEG,
+            {
+                src: [onset_for_peak(t) for t in (600, 1800, 3300)],
+                4: [onset_for_peak(2050)],
+                7: [onset_for_peak(3360)],
+            },
+            seed=11,
+        ),
+        # iter 2: two source spikes.
+        RawSpec(2, SEG, {src: [onset_for_peak(t) for t in (1200, 4300)]}, seed=12),
+    ]
+
+
+@pytest.fixture(scope="module")
+def octave():
+    resource = OctaveResource()
+    yield resource
+    resource.close()
+
+
+@pytest.fixture(scope="module")
+def small_case(tmp_path_factory):
+    """Raw data (original format) for REGION, its lead field, and the reference result per iteration."""
+    root = tmp_path_factory.mktemp("small")
+    fwd = small_leadfield(SMALL)
+    leadfield = save_leadfield(root / "leadfield.mat", fwd)
+    raws = []
+    for m, spec in enumerate(iteration_specs()):
+        raw = make_raw(spec, SMALL.n_tvb)
+        write_original(raw, spec, root / "source" / "raw_nmm" / f"a{REGION}", m, REGION)
+        raws.append(raw)
+    references = [reference_iteration(downsample_remap(raw, SMALL), REGION, fwd) for raw in raws]
+    return root, leadfield, raws, references
+
+
+def read_clip(source: Path, region: int, k: int, filename: str = "spikes") -> np.ndarray:
+    return scipy.io.loadmat(source / f"nmm_{filename}" / f"a{region}" / f"nmm_{k}.mat")["data"]
+
+
+def read_marker(source: Path, region: int, m: int, filename: str = "spikes") -> dict:
+    return scipy.io.loadmat(
+        source / f"nmm_{filename}" / "clip_info" / f"iter{m}" / f"iter_{m}_i_{region}.mat"
+    )
+
+
+def run(octave: OctaveResource, region: int, source: Path, leadfield: Path, **options):
+    opts = {**SMALL.clip_options(), **options}
+    return octave.call("process_region_clips", region, str(source), str(leadfield), "spikes", opts, nout=1)
+
+
+def test_reference_exercises_every_rule(small_case):
+    _root, _lf, _raws, references = small_case
+    # Sanity of the synthetic design (so the comparison below covers edge, separation and rule-2 paths).
+    assert [len(r.spike_time) for r in references] == [4, 2, 2]
+    assert (
+        references[1].n_peaks == 4
+    )  # 3 source + 1 rule-2 peak; the 7th-channel peak fell to the separation rule
+
+
+def test_clips_match_numpy_reference(octave, small_case, tmp_path):
+    root, leadfield, _raws, references = small_case
+    source = tmp_path / "source"
+    shutil.copytree(root / "source", source)
+    summary = run(octave, REGION, source, leadfield)
+
+    expected_counts = [len(r.spike_time) for r in references]
+    assert np.ravel(summary["clips_per_iteration"]).tolist() == expected_counts
+    k = 0
+    for m, ref in enumerate(references):
+        marker = read_marker(source, REGION, m)
+        assert marker["num_spike"].item() == sum(expected_counts[: m + 1])  # cumulative
+        assert marker["spike_time"].shape == (1, len(ref.spike_time))
+        assert marker["spike_time"].ravel().tolist() == ref.spike_time
+        for clip in ref.clips:
+            k += 1  # numbering continues across iterations
+            data = read_clip(source, REGION, k)
+            assert data.shape == (500, SMALL.n_fs) and data.dtype == np.float32
+            np.testing.assert_allclose(data, clip, rtol=1e-5, atol=1e-4)
+    clip_files = sorted((source / "nmm_spikes" / f"a{REGION}").iterdir())
+    assert len(clip_files) == k == sum(expected_counts)  # no temporary or extra files
+
+
+def test_compact_ds_file_gives_identical_clips(octave, small_case, tmp_path):
+    root, leadfield, raws, _refs = small_case
+    original = tmp_path / "original"
+    shutil.copytree(root / "source", original)
+    run(octave, REGION, original, leadfield)
+    compact = tmp_path / "compact"
+    for m, raw in enumerate(raws):
+        write_compact(downsample_remap(raw, SMALL), compact / "raw_nmm" / f"a{REGION}", m, REGION)
+    run(octave, REGION, compact, leadfield)
+    names = sorted(p.name for p in (original / "nmm_spikes" / f"a{REGION}").iterdir())
+    assert names == sorted(p.name for p in (compact / "nmm_spikes" / f"a{REGION}").iterdir())
+    for name in names:
+        a = scipy.io.loadmat(original / "nmm_spikes" / f"a{REGION}" / name)["data"]
+        b = scipy.io.loadmat(compact / "nmm_spikes" / f"a{REGION}" / name)["data"]
+        np.testing.assert_array_equal(a, b)
+
+
+def test_resume_numbers_from_previous_marker(octave, small_case, tmp_path):
+    """A call that only did iteration 0, then a call over all iterations: same files as one uninterrupted run."""
+    root, leadfield, _raws, references = small_case
+    source = tmp_path / "source"
+    shutil.copytree(root / "source", source)
+    run(octave, REGION, source, leadfield, iterations=[0])
+    first = read_clip(source, REGION, 1)
+    summary = run(octave, REGION, source, leadfield)  # iteration 0 skipped by its marker
+    assert np.ravel(summary["clips_per_iteration"]).tolist() == [len(r.spike_time) for r in references]
+    np.testing.assert_array_equal(read_clip(source, REGION, 1), first)
+    total = sum(len(r.spike_time) for r in references)
+    assert len(list((source / "nmm_spikes" / f"a{REGION}").iterdir())) == total
+    np.testing.assert_allclose(
+        read_clip(source, REGION, total), references[2].clips[-1], rtol=1e-5, atol=1e-4
+    )
+
+
+def test_zero_clip_region_writes_markers(octave, tmp_path):
+    fwd = small_leadfield(SMALL)
+    leadfield = save_leadfield(tmp_path / "lf.mat", fwd)
+    source = tmp_path / "source"
+    for m in range(3):
+        spec = RawSpec(1, 8000, {}, seed=m)
+        write_original(make_raw(spec, SMALL.n_tvb), spec, source / "raw_nmm" / "a0", m, 0)
+    summary = run(octave, 0, source, leadfield)
+    assert summary["num_spike"] == 0
+    for m in range(3):
+        marker = read_marker(source, 0, m)
+        assert marker["num_spike"].item() == 0
+        assert marker["spike_time"].size == 0
+    assert list((source / "nmm_spikes" / "a0").iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "onsets",
+    [
+        pytest.param({"src": [1500], 4: [1650]}, id="lone-source-spike-rejected-by-rule-2"),
+        pytest.param({4: [1500]}, id="lone-peak-on-other-channel"),
+        pytest.param({"src": [20]}, id="lone-peak-failing-edge-rule"),
+    ],
+)
+def test_lone_peak_cases_give_zero_clips(octave, tmp_path, onsets):
+    """Inputs on which the original crashes ("nonconformant arguments"): zero clips, marker written."""
+    fwd = small_leadfield(SMALL)
+    leadfield = save_leadfield(tmp_path / "lf.mat", fwd)
+    src = SMALL.tvb_column(REGION)
+    resolved = {(src if c == "src" else c): [onset_for_peak(t) for t in ts] for c, ts in onsets.items()}
+    spec = RawSpec(1, 10_000, resolved, seed=3)
+    raw = make_raw(spec, SMALL.n_tvb)
+    source = tmp_path / "source"
+    write_original(raw, spec, source / "raw_nmm" / f"a{REGION}", 0, REGION)
+    reference = reference_iteration(downsample_remap(raw, SMALL), REGION, fwd)
+    assert reference.spike_time == []
+    run(octave, REGION, source, leadfield, iterations=[0])
+    marker = read_marker(source, REGION, 0)
+    assert marker["num_spike"].item() == 0 and marker["spike_time"].size == 0
+
+
+def test_real_leadfield_remapped_region(octave, tmp_path):
+    """Real 75×994 lead field, 998 TVB columns: fs region 7 is TVB node 994 (spec §4.10)."""
+    leadfield = Path(__file__).resolve().parents[2] / "data" / "deepsif-anatomy" / "leadfield_75_20k.mat"
+    fwd = scipy.io.loadmat(leadfield)["fwd"]
+    spec = RawSpec(
+        2, 6000, {994: [onset_for_peak(t) for t in (600, 1700)], 7: [onset_for_peak(1100)]}, seed=5
+    )
+    raw = make_raw(spec, REAL.n_tvb)
+    source = tmp_path / "source"
+    write_original(raw, spec, source / "raw_nmm" / "a7", 0, 7)
+    reference = reference_iteration(downsample_remap(raw, REAL), 7, fwd)
+    assert reference.spike_time  # TVB column 7 (rLOF) is not fs column 7: its spike is ignored
+    opts = {**REAL.clip_options(), "iterations": [0], "expected_segments": 2}
+    octave.call("process_region_clips", 7, str(source), str(leadfield), "spikes", opts, nout=1)
+    marker = read_marker(source, 7, 0)
+    assert marker["spike_time"].ravel().tolist() == reference.spike_time
+    for k, clip in enumerate(reference.clips, start=1):
+        data = read_clip(source, 7, k)
+        assert data.shape == (500, 994) and data.dtype == np.float32
+        np.testing.assert_allclose(data, clip, rtol=1e-5, atol=1e-4)
+
+
+def test_bad_inputs_give_clear_errors(octave, small_case, tmp_path):
+    root, leadfield, _raws, _refs = small_case
+    source = tmp_path / "source"
+    shutil.copytree(root / "source", source)
+    with pytest.raises(OctaveError, match="no raw data for iteration 0 of region 3"):
+        run(octave, 3, source, leadfield)
+    with pytest.raises(OctaveError, match="out of range"):
+        run(octave, SMALL.n_fs, source, leadfield)
+    wrong = save_leadfield(tmp_path / "wrong.mat", np.ones((75, SMALL.n_fs + 1)))
+    with pytest.raises(OctaveError, match=r"expected n_electrodes x 12"):
+        run(octave, REGION, source, wrong)
+    with pytest.raises(OctaveError, match="does not exist"):
+        run(octave, REGION, source, tmp_path / "missing.mat")
+    (source / "raw_nmm" / f"a{REGION}" / f"mean_iter_2_a_iter_{REGION}_1.mat").unlink()
+    with pytest.raises(OctaveError, match="expected 2"):
+        run(octave, REGION, source, leadfield, expected_segments=2)
+    # Iterations 0 and 1 completed before the error; iteration 2 left no marker and no clips of its own.
+    assert not (source / "nmm_spikes" / "clip_info" / "iter2").exists() or not list(
+        (source / "nmm_spikes" / "clip_info" / "iter2").iterdir()
+    )
+
+
+def test_matlab_backend_runs_same_code(small_case, tmp_path, monkeypatch):
+    """A fake ``matlab`` that executes the ``-batch`` code with octave-cli exercises our command construction."""
+    root, leadfield, _raws, references = small_case
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "matlab"
+    fake.write_text(
+        '#!/bin/sh\n[ "$1" = "-batch" ] || { echo "expected -batch" >&2; exit 2; }\n'
+        'exec octave-cli --no-gui --eval "pkg load signal; $2"\n'
+    )
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    source = tmp_path / "source"
+    shutil.copytree(root / "source", source)
+    matlab = OctaveResource(backend="matlab")
+    opts = {**SMALL.clip_options(), "verbose": False}
+    opts = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in opts.items()}
+    command = matlab.matlab_command(
+        "process_region_clips", [REGION, str(source), str(leadfield), "spikes", opts]
+    )
+    assert command[0] == str(fake) and command[1] == "-batch"
+    matlab.call("process_region_clips", REGION, str(source), str(leadfield), "spikes", opts)
+    assert read_marker(source, REGION, 2)["num_spike"].item() == sum(len(r.spike_time) for r in references)
+    np.testing.assert_allclose(read_clip(source, REGION, 1), references[0].clips[0], rtol=1e-5, atol=1e-4)
+    with pytest.raises(OctaveError, match="exit status 1"):
+        matlab.call("process_region_clips", SMALL.n_fs, str(source), str(leadfield), "spikes", opts)

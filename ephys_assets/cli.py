@@ -1,0 +1,101 @@
+"""``ephys-dispatch``: drop-in for the capsule's ``code/run``, executed through the Dagster ``ephys_job`` asset.
+
+Every job becomes one materialization of a ``recordings`` partition in the project's persistent instance, so the
+UI shows what the command did; the files are ``RESULTS/job_<i>.json`` exactly as the original writes them.
+"""
+
+import logging
+import sys
+from pathlib import Path
+
+from ephys_assets.dispatch.errors import DispatchError
+from ephys_assets.dispatch.params import build_arg_parser, params_from_namespace
+
+logger = logging.getLogger("ephys_assets.cli")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_arg_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+    try:
+        params = params_from_namespace(args)
+        data_dir = Path(args.data_dir or "../data")
+        results_dir = Path(args.results_dir or "../results")
+        if not data_dir.is_dir():
+            raise DispatchError("data folder does not exist or is not a directory", data_dir)
+        return _run(params, data_dir, results_dir)
+    except DispatchError as exc:
+        print(f"ephys-dispatch: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(params, data_dir: Path, results_dir: Path) -> int:
+    import dagster as dg
+
+    from ephys_assets.assets import JOB_ASSET, ephys_job
+    from ephys_assets.config import config_from_params
+    from ephys_assets.partitions import RECORDINGS
+    from ephys_assets.service import job_session_key, plan_dispatch
+    from neuro_pipelines.instance_setup import ensure_instance
+    from resources.ephys_paths import EphysPaths
+
+    for key, value in params.as_dict().items():
+        logger.info("%s: %s", key.upper().replace("_", " "), value)
+    # Everything is discovered (and validated) before the first file is written: bad input leaves nothing behind.
+    plan = plan_dispatch(data_dir, params)
+    ensure_instance()
+    resources = {
+        "ephys_paths": EphysPaths(
+            data_root=str(data_dir.absolute()), results_root=str(results_dir.absolute())
+        )
+    }
+    with dg.DagsterInstance.get() as instance:
+        instance.add_dynamic_partitions(
+            RECORDINGS, [k for k in plan.keys if not instance.has_dynamic_partition(RECORDINGS, k)]
+        )
+        failures = []
+        for key, job in zip(plan.keys, plan.result.jobs, strict=True):
+            run_config = {
+                "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+                "ops": {
+                    JOB_ASSET: {
+                        "config": config_from_params(
+                            params, sessions=[], output_layout="flat", use_session_params_file=False
+                        )
+                    }
+                },
+            }
+            result = dg.materialize(
+                [ephys_job],
+                instance=instance,
+                partition_key=key,
+                resources=resources,
+                run_config=run_config,
+                tags={"session": job_session_key(job), "ephys/entry_point": "ephys-dispatch"},
+                raise_on_error=False,
+            )
+            if not result.success:
+                failures.append(key)
+    log = plan.result.log
+    print(
+        f"\nephys-dispatch: {len(plan.keys) - len(failures)}/{len(plan.keys)} job files written to {results_dir}"
+    )
+    for index, job in enumerate(plan.result.jobs):
+        lfp = " +LFP" if job.recording_lfp_dict is not None else ""
+        flag = " skip_times" if job.skip_times else ""
+        print(f"  job_{index}.json  {job.recording_name}  {job.num_channels} ch  {job.duration} s{lfp}{flag}")
+    print(
+        f"  dropped streams: {len(log.dropped_streams)}, skipped recordings: {len(log.skipped_recordings)}, "
+        f"timestamp resets: {len(log.timestamp_resets)}, swallowed errors: {len(log.swallowed_errors)}"
+    )
+    if failures:
+        print(
+            f"ephys-dispatch: error: {len(failures)} materialization(s) failed: {failures}", file=sys.stderr
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

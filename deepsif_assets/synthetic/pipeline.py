@@ -1,0 +1,154 @@
+"""The synthetic-source step end to end, Dagster-free: regions → clip counts → Octave generator → clip store."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import scipy.io
+
+from deepsif_assets.synthetic import anatomy, clips, generator
+from neuro_pipelines.fsutil import confined_path
+
+
+@dataclass(frozen=True)
+class SyntheticRequest:
+    """One dataset to generate (the asset's config, resolved to paths)."""
+
+    anatomy_dir: Path
+    source_dir: Path
+    candidate_regions: tuple[int, ...]  # regions whose clips are done (e.g. materialized partitions)
+    mode: str = "train"
+    n_sources: int = 2
+    seed: int = 0
+    filename: str = "spikes"
+    leadfield: str = "leadfield_75_20k.mat"
+    faithful_window: bool = False
+    min_clips_per_region: int = 1
+    write_clip_store: bool = True
+
+
+@dataclass
+class SyntheticResult:
+    """What was written and from which regions."""
+
+    output_file: Path
+    n_samples: int
+    regions_used: list[int]
+    clip_counts: dict[int, int]  # every candidate region -> clips on disk
+    regions_skipped: dict[int, int]  # candidates with fewer than min_clips_per_region clips -> their count
+    regions_underfilled: dict[int, int]  # used regions with fewer clips than nper -> their count
+    nper: int
+    point_05: int
+    dis_matrix: anatomy.DisMatrixSource
+    clip_store: dict | None
+    patch_sizes: np.ndarray = field(repr=False)
+    sensor_snr: np.ndarray = field(repr=False)
+    scale_ratio: np.ndarray = field(repr=False)
+
+
+def _require(path: Path, what: str) -> Path:
+    if not path.is_file():
+        raise anatomy.AnatomyError(f"anatomy file {path} is missing ({what})")
+    return path
+
+
+def select_centre_regions(counts: dict[int, int], min_clips: int) -> tuple[dict[int, int], dict[int, int]]:
+    """Split candidate regions into used (>= ``min_clips`` clips) and skipped ones."""
+    used = {r: n for r, n in sorted(counts.items()) if n >= min_clips}
+    skipped = {r: n for r, n in sorted(counts.items()) if n < min_clips}
+    return used, skipped
+
+
+def build_synthetic_source(
+    request: SyntheticRequest, call_engine: Callable[..., object], log: Callable[[str], None] = print
+) -> SyntheticResult:
+    """Generate ``<source_dir>/<mode>_sample_source1.mat`` (and the clip store) over the candidate regions."""
+    if request.mode not in generator.MODES:
+        raise ValueError(f"mode {request.mode!r} is not one of {sorted(generator.MODES)}")
+    anatomy_dir = Path(request.anatomy_dir)
+    source_dir = Path(request.source_dir)
+    inflated = _require(anatomy_dir / anatomy.INFLATED_FILE, "variable centre")
+    mapping = _require(anatomy_dir / anatomy.REGION_MAPPING_FILE, "variable nbs")
+    leadfield = _require(confined_path(anatomy_dir, request.leadfield), "variable fwd")
+    dis_matrix = anatomy.ensure_dis_matrix(anatomy_dir, source_dir)
+    nbs = anatomy.load_neighbours(mapping)
+    n_all = len(nbs)
+
+    clips_root = clips.clip_dir(source_dir, request.filename)
+    bad = [r for r in request.candidate_regions if not 0 <= r < n_all]
+    if bad:
+        raise ValueError(f"regions {bad[:10]} are outside 0..{n_all - 1}")
+    counts = clips.clip_counts(clips_root, sorted(set(request.candidate_regions)))
+    used, skipped = select_centre_regions(counts, request.min_clips_per_region)
+    if not used:
+        raise clips.NoClipsError(
+            f"no region has at least {request.min_clips_per_region} clip(s) under {clips_root}/a<r>/nmm_<k>.mat "
+            f"(checked {len(counts)} region(s): {sorted(counts)[:20]}{' …' if len(counts) > 20 else ''}); "
+            "run the per-region clip extraction (nmm_spikes) first"
+        )
+    settings = generator.MODES[request.mode]
+    offsets = clips.clip_offsets(used)
+    log(f"synthetic source: {len(used)} centre regions, {sum(used.values())} clips, {len(skipped)} skipped")
+
+    output_file = confined_path(source_dir, generator.output_name(request.mode))
+    source_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".synthetic-", dir=source_dir) as work:
+        random = generator.draw_random_inputs(
+            request.seed, nbs, len(used), settings.n_iter, request.n_sources
+        )
+        staged_output = Path(work) / output_file.name
+        inputs = generator.GeneratorInputs(
+            inflated_file=inflated,
+            region_mapping_file=mapping,
+            leadfield_file=leadfield,
+            dis_matrix_file=dis_matrix.path,
+            clips_root=clips_root,
+            output_file=staged_output,
+            clip_counts={r: min(n, settings.nper) for r, n in used.items()},
+            clip_offsets=offsets,
+            mode=request.mode,
+            n_sources=request.n_sources,
+            faithful_window=request.faithful_window,
+        )
+        params_file = Path(work) / "params.mat"
+        generator.write_generator_params(params_file, inputs, random)
+        generator.run_generator(call_engine, params_file)
+        if not staged_output.is_file():
+            raise RuntimeError(f"the generator finished without writing {staged_output}")
+        result_vars = scipy.io.loadmat(
+            staged_output, variable_names=["selected_region", "sensor_snr", "scale_ratio"]
+        )
+        store = None
+        if request.write_clip_store:
+            # Written before the source file is moved into place, so the source never points into a stale store.
+            store = clips.write_clip_store(
+                confined_path(source_dir, generator.clip_store_name(request.mode)), clips_root, used, n_all
+            )
+        os.replace(staged_output, output_file)
+
+    selected = result_vars["selected_region"]
+    return SyntheticResult(
+        output_file=output_file,
+        n_samples=int(selected.shape[0]),
+        regions_used=sorted(used),
+        clip_counts=counts,
+        regions_skipped=skipped,
+        regions_underfilled={r: n for r, n in used.items() if n < settings.nper},
+        nper=settings.nper,
+        point_05=random.point_05,
+        dis_matrix=dis_matrix,
+        clip_store=store,
+        patch_sizes=(selected != generator.NAN_NUMBER).sum(axis=2).ravel(),
+        sensor_snr=result_vars["sensor_snr"].ravel(),
+        scale_ratio=result_vars["scale_ratio"].ravel(),
+    )
+
+
+def regions_from_partition_keys(keys: Iterable[str]) -> list[int]:
+    """Region ids from ``regions`` partition keys (non-numeric keys are ignored)."""
+    return sorted(int(k) for k in keys if k.isdigit())

@@ -1,0 +1,333 @@
+function generate_synthetic_source(params_file)
+% GENERATE_SYNTHETIC_SOURCE  DeepSIF synthetic source table (bfinl/DeepSIF forward/generate_sythetic_source.m).
+%
+%   generate_synthetic_source(params_file)
+%
+% params_file is a MAT file (written by deepsif_assets.synthetic.generator) with:
+%   inflated_file, region_mapping_file, leadfield_file, dis_matrix_file  anatomy files (centre, nbs, fwd,
+%                                        raw_dis_matrix)
+%   clips_root        folder holding a{r}/nmm_{k}.mat (variable data, 500 x n_regions)
+%   output_file       <source_dir>/<train|test>_sample_source1.mat (written atomically: temp file + rename)
+%   regions           1 x R  0-based centre regions, ascending (regions with clips)
+%   clip_counts       1 x R  usable clips per region (nmm_1 .. nmm_n exist)
+%   clip_offsets      1 x R  row of each region's first clip in the consolidated clip store
+%   nper, n_iter, n_sources, train, scale_snr, sensor_snr, faithful_window
+%   point_05          half-magnitude distance (drawn once per dataset, as in the original)
+%   u_growth, growth_offset  uniform numbers for patch growth; region r (1-based) consumes its draws in order
+%                            from u_growth(growth_offset(r)+1 ...)
+%   centre_perm       n_iter*(n_sources-1) x R  permutations of 1..R (centres of sources 2..n_sources)
+%   u_candidate       (n_iter*R) x n_sources  uniform numbers choosing a candidate patch
+%   u_clip            (4*n_iter*R) x n_sources  uniform numbers choosing a clip
+% All random numbers come from the caller (NumPy, seeded), so MATLAB and Octave give the same file.
+%
+% Output variables (double): selected_region (N, n_sources, 70; 0-based, padded 15213), nmm_idx, random_samples
+% (N, n_sources), current_snr and sensor_snr (N, 1), scale_ratio (N, n_sources, L), mag_change
+% (N, n_sources, 70; padded 15213), plus point_05, sigma. N = 4 * n_iter * R; row s = rep + 4*(kk-1) +
+% 4*n_iter*(ii-1) (centre ii outermost, then variation kk, then 4 copies with sensor SNR 5, 10, 15, 20 dB).
+%
+% Each clip is loaded once and projected once through the lead field: samples are grouped by clip.
+
+NAN_NUMBER = 15213;
+MAX_SIZE = 70;
+
+p = load(params_file);
+centre = double(load_var(char(p.inflated_file), 'centre'));
+nbs = load_var(char(p.region_mapping_file), 'nbs');
+fwd = double(load_var(char(p.leadfield_file), 'fwd'));
+dis = double(load_var(char(p.dis_matrix_file), 'raw_dis_matrix'));
+clips_root = char(p.clips_root);
+output_file = char(p.output_file);
+
+n_all = size(fwd, 2);
+nbs = cellfun(@(x) double(x(:)'), nbs(:)', 'UniformOutput', false);
+if numel(nbs) ~= n_all || size(centre, 1) ~= n_all || any(size(dis) ~= n_all)
+    error('generate_synthetic_source:anatomy', ...
+          'anatomy sizes disagree: fwd has %d regions, nbs %d, centre %d, raw_dis_matrix %dx%d', ...
+          n_all, numel(nbs), size(centre, 1), size(dis, 1), size(dis, 2));
+end
+
+regions = double(p.regions(:)');
+clip_counts = double(p.clip_counts(:)');
+clip_offsets = double(p.clip_offsets(:)');
+nper = double(p.nper);
+n_iter = double(p.n_iter);
+n_sources = double(p.n_sources);
+train = logical(p.train);
+faithful_window = logical(p.faithful_window);
+scale_snr = double(p.scale_snr(:)');
+sensor_snr = double(p.sensor_snr(:));
+point_05 = double(p.point_05);
+u_growth = double(p.u_growth(:));
+growth_offset = double(p.growth_offset(:)');
+centre_perm = double(p.centre_perm);
+u_candidate = double(p.u_candidate);
+u_clip = double(p.u_clip);
+
+n_regions = numel(regions);
+if n_regions == 0
+    error('generate_synthetic_source:noregions', 'no centre regions given (no region has clips)');
+end
+if any(clip_counts < 1)
+    error('generate_synthetic_source:noclips', 'every centre region needs at least one clip');
+end
+n_rep = numel(sensor_snr);
+n_base = n_iter * n_regions;
+N = n_rep * n_base;
+
+%% Candidate patches of every centre region (region growing, as the original)
+candidates = cell(n_regions, 1);
+for ii = 1:n_regions
+    r = regions(ii) + 1;
+    candidates{ii} = grow_candidates(r, nbs, centre, u_growth, growth_offset(r), n_all, NAN_NUMBER, MAX_SIZE);
+end
+
+%% Patch, centre and candidate of every (centre ii, variation kk): base row b = (ii-1)*n_iter + kk
+sel_base = NAN_NUMBER * ones(n_base, n_sources, MAX_SIZE);
+centre_pos = zeros(n_base, n_sources);                     % position of each source's centre in `regions`
+for ii = 1:n_regions
+    for kk = 1:n_iter
+        b = (ii - 1) * n_iter + kk;
+        tr = candidates{ii};
+        n_cand = size(tr, 1);
+        if train && kk <= n_cand
+            ci = kk;                                       % train mode sweeps the candidates first
+        else
+            ci = floor(u_candidate(b, 1) * n_cand) + 1;
+        end
+        sel_base(b, 1, :) = reshape(tr(ci, :), 1, 1, MAX_SIZE);
+        centre_pos(b, 1) = ii;
+        for k = 2:n_sources
+            jj = centre_perm(kk + n_iter * (k - 2), ii);
+            tr = candidates{jj};
+            ci = floor(u_candidate(b, k) * size(tr, 1)) + 1;
+            sel_base(b, k, :) = reshape(tr(ci, :), 1, 1, MAX_SIZE);
+            centre_pos(b, k) = jj;
+        end
+    end
+end
+
+%% Expand to the n_rep consecutive copies (sensor SNR levels)
+row_base = reshape(repmat(1:n_base, n_rep, 1), [], 1);     % base row of every sample row
+selected_region = sel_base(row_base, :, :);
+current_snr = repmat(sensor_snr, n_base, 1);
+sensor_snr_out = current_snr;
+row_centre_pos = centre_pos(row_base, :);
+n_avail = min(nper, clip_counts(row_centre_pos));          % regions with fewer clips: only existing ones
+n_avail = reshape(n_avail, N, n_sources);
+random_samples = floor(u_clip .* n_avail) + 1;             % clip k of a{centre}/nmm_{k}.mat, 1-based
+nmm_idx = reshape(clip_offsets(row_centre_pos), N, n_sources) + random_samples - 1;
+
+%% In-patch magnitude decay
+sigma = 0.8493 * point_05;
+pad = sel_base == NAN_NUMBER;
+ids = sel_base;
+ids(pad) = 0;
+centres3 = repmat(sel_base(:, :, 1), [1, 1, MAX_SIZE]);
+d = dis(sub2ind(size(dis), centres3 + 1, ids + 1));
+mag_base = exp(-d .^ 2 / (2 * sigma ^ 2));
+mag_base(pad) = NAN_NUMBER;
+mag_change = mag_base(row_base, :, :);
+
+%% Scale ratios: group (row, source) pairs by clip; load and project each clip once
+patch_of = cell(n_base, n_sources);
+for b = 1:n_base
+    for k = 1:n_sources
+        v = reshape(sel_base(b, k, :), 1, []);
+        patch_of{b, k} = v(v ~= NAN_NUMBER) + 1;
+    end
+end
+snr_factor = 10 .^ (scale_snr / 10);
+n_level = numel(scale_snr);
+scale_ratio = zeros(N, n_sources, n_level);
+clip_id = nmm_idx(:) + 1;
+[sorted_id, order] = sort(clip_id);
+starts = [1; find(diff(sorted_id)) + 1];
+stops = [starts(2:end) - 1; numel(sorted_id)];
+n_clips_used = numel(starts);
+for q = 1:n_clips_used
+    members = order(starts(q):stops(q));
+    first = members(1);
+    s = mod(first - 1, N) + 1;
+    k = floor((first - 1) / N) + 1;
+    r = regions(row_centre_pos(s, k));
+    file = fullfile(clips_root, sprintf('a%d', r), sprintf('nmm_%d.mat', random_samples(s, k)));
+    X = load_clip(file, n_all);
+    shape = X(:, r + 1) / max(X(:, r + 1));
+    [~, peak] = max(shape);
+    if faithful_window
+        W = max(peak - 50, 0):max(peak + 50, 500);
+        if W(1) < 1 || W(end) > size(X, 1)
+            error('generate_synthetic_source:window', ...
+                  ['clip %s: the original window max(peak-50,0):max(peak+50,500) = %d:%d leaves 1..%d ' ...
+                   '(peak at %d); run with faithful_window off'], file, W(1), W(end), size(X, 1), peak);
+        end
+    else
+        W = max(peak - 50, 1):min(peak + 50, size(X, 1));
+    end
+    n_w = numel(W);
+    XW = bsxfun(@minus, X(W, :), mean(X, 1));              % demeaned over the whole clip, window rows
+    A = XW * fwd';                                         % all-channel projection of the window
+    shape_dm = shape - mean(shape);
+    shape_power = sum(shape_dm(W) .^ 2);
+    for m = members'
+        s = mod(m - 1, N) + 1;
+        k = floor((m - 1) / N) + 1;
+        pt = patch_of{row_base(s), k};
+        g = sum(fwd(:, pt), 2);
+        Ps = shape_power * (g' * g) / n_w;                 % every patch column carries the unit waveform
+        E = A - XW(:, pt) * fwd(:, pt)';                   % noise: the clip outside the patch
+        Pn = sum(E(:) .^ 2) / n_w;
+        scale_ratio(s, k, :) = reshape(sqrt(snr_factor * Pn / Ps), 1, 1, n_level);
+    end
+    if mod(q, 2000) == 0
+        fprintf('generate_synthetic_source: %d / %d clips\n', q, n_clips_used);
+    end
+end
+
+%% Save atomically
+sensor_snr = sensor_snr_out;
+out_dir = fileparts(output_file);
+if ~isempty(out_dir) && exist(out_dir, 'dir') ~= 7
+    mkdir(out_dir);
+end
+tmp_file = [output_file '.partial'];
+save(tmp_file, '-v7', 'selected_region', 'nmm_idx', 'random_samples', 'current_snr', 'sensor_snr', ...
+     'scale_ratio', 'mag_change', 'point_05', 'sigma');
+[ok, msg] = movefile(tmp_file, output_file, 'f');
+if ~ok
+    error('generate_synthetic_source:save', 'could not move %s to %s: %s', tmp_file, output_file, msg);
+end
+fprintf('generate_synthetic_source: wrote %s (N = %d, %d clips loaded)\n', output_file, N, n_clips_used);
+end
+
+
+function value = load_var(file, name)
+% One variable from a MAT file, with a clear error naming the file.
+if exist(file, 'file') ~= 2
+    error('generate_synthetic_source:missing', 'anatomy file %s is missing (needed for %s)', file, name);
+end
+s = load(file, name);
+if ~isfield(s, name)
+    error('generate_synthetic_source:variable', 'file %s has no variable %s', file, name);
+end
+value = s.(name);
+end
+
+
+function X = load_clip(file, n_all)
+% One clip as double, checked.
+if exist(file, 'file') ~= 2
+    error('generate_synthetic_source:clip', 'clip file %s is missing', file);
+end
+s = load(file, 'data');
+if ~isfield(s, 'data') || size(s.data, 2) ~= n_all
+    error('generate_synthetic_source:clip', 'clip file %s must hold data with %d columns', file, n_all);
+end
+X = double(s.data);
+end
+
+
+function rows = grow_candidates(r, nbs, centre, u, pos, n_all, NAN_NUMBER, MAX_SIZE)
+% Two-layer and three-layer candidate patches around region r (1-based); rows are 0-based, padded.
+nb1 = find_nb_rg(nbs, r, r);
+nb2 = find_nb_rg(nbs, nb1, [r, nb1]);
+v0 = unit_directions(centre(r, :), centre(nb1, :));
+cos_theta = max(min(v0 * v0(1, :)', 1), -1);
+angs = real(acosd(cos_theta));
+[~, order] = sort(angs);
+dirs = order(1:ceil(numel(angs) / 2));                 % growth directions (the first neighbour's included)
+n_dir = numel(dirs);
+rows = NAN_NUMBER * ones(10 * n_dir, MAX_SIZE);
+row = 0;
+for rep = 1:5                                          % two layers
+    for k = 1:n_dir
+        v = v0(dirs(k), :);
+        [pick, pos] = pick_with_direction(v, centre(r, :), centre(nb2, :), 1, 0, u, pos);
+        row = row + 1;
+        rows(row, :) = padded_patch(nbs, [r, nb1, nb2(pick)], n_all, NAN_NUMBER, MAX_SIZE);
+    end
+end
+for rep = 1:5                                          % three layers
+    for k = 1:n_dir
+        v = v0(dirs(k), :);
+        [pick, pos] = pick_with_direction(v, centre(r, :), centre(nb2, :), 1, 0.1, u, pos);
+        chosen2 = nb2(pick);
+        nb3 = find_nb_rg(nbs, chosen2, [r, nb1, chosen2]);
+        [pick3, pos] = pick_with_direction(v, centre(r, :), centre(nb3, :), 1, -0.15, u, pos);
+        row = row + 1;
+        rows(row, :) = padded_patch(nbs, [r, nb1, chosen2, nb3(pick3)], n_all, NAN_NUMBER, MAX_SIZE);
+    end
+end
+end
+
+
+function row = padded_patch(nbs, patch, n_all, NAN_NUMBER, MAX_SIZE)
+% Smooth the patch, convert to 0-based ids, pad to MAX_SIZE.
+[add_rg, rm_rg] = smooth_region(nbs, patch, n_all);
+candidate = [patch, add_rg];
+final = candidate(~ismember(candidate, rm_rg)) - 1;
+if numel(final) > MAX_SIZE
+    error('generate_synthetic_source:patch', 'patch around region %d has %d regions (more than %d)', ...
+          patch(1) - 1, numel(final), MAX_SIZE);
+end
+row = [final, NAN_NUMBER * ones(1, MAX_SIZE - numel(final))];
+end
+
+
+function v = unit_directions(a, b)
+% Unit vectors from point a (1x3) to every row of b.
+v = bsxfun(@minus, b, a);
+v = bsxfun(@rdivide, v, sqrt(sum(v .^ 2, 2)));
+end
+
+
+function rg = find_nb_rg(nbs, centres, prev_layers)
+% Sorted union of the neighbours of `centres`, minus `prev_layers` (all 1-based).
+if isempty(centres)
+    rg = zeros(1, 0);
+    return;
+end
+rg = unique([nbs{centres}]);
+rg = rg(~ismember(rg, prev_layers));
+end
+
+
+function [pick, pos] = pick_with_direction(v, region_centre, nb_points, ratio, bias, u, pos)
+% Pick each neighbour with probability ratio * minmax(|u_j . v|) + bias (NaN when all equal: none picked).
+n = size(nb_points, 1);
+if n == 0
+    pick = false(1, 0);
+    return;
+end
+if pos + n > numel(u)
+    error('generate_synthetic_source:random', 'the growth random stream is exhausted (%d numbers)', numel(u));
+end
+d = abs(unit_directions(region_centre, nb_points) * v');
+prob = ratio * ((d - min(d)) / (max(d) - min(d))) + bias;
+pick = (u(pos + 1:pos + n) < prob)';
+pos = pos + n;
+end
+
+
+function [add_rg, rm_rg] = smooth_region(nbs, current, n_all)
+% Add boundary regions with at most one neighbour outside the patch; remove members with exactly one
+% neighbour inside patch + added (the original's test, although its comment says "no neighbours").
+in_patch = false(1, n_all);
+in_patch(current) = true;
+boundary = find_nb_rg(nbs, current, current);
+add_rg = zeros(1, 0);
+for j = boundary
+    nb = nbs{j};
+    if sum(in_patch(nb)) > numel(nb) - 2
+        add_rg(end + 1) = j; %#ok<AGROW>
+    end
+end
+in_grown = in_patch;
+in_grown(add_rg) = true;
+rm_rg = zeros(1, 0);
+for j = current
+    if sum(in_grown(nbs{j})) == 1
+        rm_rg(end + 1) = j; %#ok<AGROW>
+    end
+end
+end

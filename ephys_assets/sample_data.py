@@ -280,3 +280,58 @@ def write_openephys_onebox_session(data_root: Path, name: str = "oe_onebox", dur
         folder / "Record Node 101", OE_ONEBOX_OEBIN, OE_ONEBOX_NODE / "settings.xml", {1: (duration_s,)}
     )
     return folder
+
+
+# ------------------------------------------------------------------------------------------------------ AIND
+
+
+def write_aind_session(
+    data_root: Path,
+    name: str = "ecephys_123456_2024-01-01_10-00-00",
+    *,
+    layout: str = "new",
+    experiments: dict[int, Sequence[float]] | None = None,
+    with_description: bool = True,
+    skip_zarr: Sequence[str] = (),
+) -> Path:
+    """AIND asset: ``ecephys/ecephys_clipped`` Open Ephys tree + ``ecephys_compressed/<exp>_<stream>.zarr``.
+
+    ``layout``: "new" (under ``ecephys/``), "old" (no ``ecephys/`` level) or "uncompressed" (Record Node directly
+    under ``ecephys/``). ``skip_zarr`` lists full stream names whose Zarr is not written.
+    """
+    import spikeinterface.extractors as se
+    from spikeinterface.extractors.neoextractors import OpenEphysBinaryRecordingExtractor
+
+    experiments = experiments or {1: (0.1,)}
+    session = Path(data_root) / name
+    session.mkdir(parents=True, exist_ok=True)
+    if with_description:
+        (session / "data_description.json").write_text(json.dumps({"name": name}))
+    (session / "subject.json").write_text(
+        json.dumps({"subject_id": name.split("_")[1] if "_" in name else name})
+    )
+    if layout == "uncompressed":
+        write_openephys_record_node(
+            session / "ecephys" / "Record Node 101", OE_NP2_OEBIN, OE_NP2_NODE / "settings.xml", experiments
+        )
+        return session
+    base = session / "ecephys" if layout == "new" else session
+    clipped = base / "ecephys_clipped"
+    write_openephys_record_node(
+        clipped / "Record Node 101", OE_NP2_OEBIN, OE_NP2_NODE / "settings.xml", experiments
+    )
+    compressed = base / "ecephys_compressed"
+    compressed.mkdir(parents=True, exist_ok=True)
+    stream_names, _ = OpenEphysBinaryRecordingExtractor.get_streams(clipped)
+    for block_index, experiment in enumerate(sorted(experiments)):
+        for stream in stream_names:
+            if stream.endswith("SYNC") or stream in skip_zarr:
+                continue
+            recording = se.read_openephys(clipped, stream_name=stream, block_index=block_index)
+            recording.save(
+                format="zarr",
+                folder=compressed / f"experiment{experiment}_{stream}.zarr",
+                n_jobs=1,
+                verbose=False,
+            )
+    return session

@@ -1,0 +1,131 @@
+"""``aind`` loader: AIND assets with Zarr-compressed traces plus a clipped Open Ephys tree, or uncompressed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ephys_assets.dispatch.errors import DispatchError
+from ephys_assets.dispatch.model import DispatchLog, RecordingEntry
+from ephys_assets.dispatch.openephys import (
+    experiment_ids,
+    fix_empty_probe_name,
+    load_openephys_tree,
+    node_folder_for,
+    select_record_nodes,
+    split_stream_name,
+    stream_drop_reason,
+)
+from ephys_assets.dispatch.sessions import compat_input_folder
+
+
+def aind_layout(session: Path) -> tuple[Path, Path | None]:
+    """(Open Ephys root, compressed folder or None) for the new, old and uncompressed layouts (spec §3.1)."""
+    for base in (session / "ecephys", session):
+        if (base / "ecephys_compressed").is_dir():
+            clipped = base / "ecephys_clipped"
+            if not clipped.is_dir():
+                raise DispatchError("AIND session has ecephys_compressed but no ecephys_clipped", clipped)
+            return clipped, base / "ecephys_compressed"
+    if (session / "ecephys").is_dir():
+        return session / "ecephys", None
+    raise DispatchError(
+        "not an AIND ecephys session: no ecephys/, ecephys_compressed/ or ecephys_clipped/", session
+    )
+
+
+def aind_session_name(session: Path) -> str:
+    """``data_description.json`` name; the folder name when missing (D21: no null names, no collisions)."""
+    description = session / "data_description.json"
+    if description.is_file():
+        try:
+            name = json.loads(description.read_text()).get("name")
+        except (OSError, json.JSONDecodeError, AttributeError) as exc:
+            raise DispatchError(
+                f"data_description.json is not a valid JSON object: {exc}", description
+            ) from None
+        if name:
+            return str(name)
+    return session.name
+
+
+def _read_zarr(path: Path):
+    import spikeinterface as si
+
+    try:
+        return si.read_zarr(path)
+    except Exception as exc:
+        raise DispatchError(f"unreadable Zarr recording ({type(exc).__name__}: {exc})", path) from exc
+
+
+def load_aind_session(
+    session: Path, log: DispatchLog, record_nodes: str | tuple[str, ...]
+) -> list[RecordingEntry]:
+    root, compressed = aind_layout(session)
+    session_name = aind_session_name(session)
+    if compressed is None:
+        # D26: one timestamp source per mode; uncompressed aind reads AP and LFP without sync timestamps.
+        return load_openephys_tree(
+            root,
+            session_name,
+            session,
+            log,
+            input_format="aind",
+            load_sync_timestamps=False,
+            record_nodes=record_nodes,
+        )
+    from spikeinterface.extractors.neoextractors import OpenEphysBinaryRecordingExtractor
+
+    try:
+        stream_names, _ids = OpenEphysBinaryRecordingExtractor.get_streams(root)
+        n_blocks = OpenEphysBinaryRecordingExtractor.get_num_blocks(root)
+    except Exception as exc:
+        raise DispatchError(
+            f"cannot list Open Ephys streams of the clipped tree ({type(exc).__name__}: {exc})", root
+        ) from exc
+    candidates = []
+    for stream in stream_names:
+        reason = stream_drop_reason(stream, "aind")
+        if reason is None:
+            candidates.append(stream)
+        else:
+            log.drop(f"{session.name}/{stream}", reason)
+    kept, dropped = select_record_nodes(candidates, record_nodes)
+    for stream, reason in dropped.items():
+        log.drop(f"{session.name}/{stream}", reason)
+    entries = []
+    for stream in kept:
+        exp_ids = experiment_ids(node_folder_for(root, stream))
+        _node, oe_stream = split_stream_name(stream)
+        for block_index in range(n_blocks):
+            experiment = f"experiment{exp_ids[block_index]}"
+            zarr_path = compressed / f"{experiment}_{stream}.zarr"
+            if not zarr_path.exists():
+                log.drop(f"{session.name}/{zarr_path.name}", "compressed Zarr missing")
+                continue
+            raw = _read_zarr(zarr_path)
+            lfp = None
+            if oe_stream.endswith("-AP"):
+                lfp_path = compressed / f"{experiment}_{stream[: -len('-AP')]}-LFP.zarr"
+                if lfp_path.exists():
+                    try:
+                        lfp = _read_zarr(lfp_path)
+                    except DispatchError as exc:
+                        log.swallow(f"No LFP stream found for {stream}", exc)
+                else:
+                    log.notes.append(f"No LFP stream found for {stream}")
+            fixed = fix_empty_probe_name(raw, lfp, root, stream, block_index, log)
+            entries.append(
+                RecordingEntry(
+                    session_name=session_name,
+                    session_folder=session,
+                    base_name=f"{experiment}_{stream}_recording",
+                    raw=raw,
+                    lfp=lfp,
+                    input_folder=compat_input_folder(session),
+                    include_annotations=fixed,
+                    stream_name=stream,
+                    timestamp_source="compressed Zarr",
+                )
+            )
+    return entries

@@ -64,7 +64,7 @@ def test_named_reader_injects_stream_and_applies_substrings(tmp_path):
     info = {
         "reader_type": "spikeglx",
         "reader_kwargs": {"folder_path": "r_g0"},
-        "keep_stream_substrings": ["imec0.ap"],
+        "skip_stream_substrings": ["SYNC", "lf", "imec1"],
     }
     kwargs_before = dict(info["reader_kwargs"])
     result = discover_jobs(

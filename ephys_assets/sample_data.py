@@ -11,6 +11,7 @@ import json
 import re
 import shutil
 from collections.abc import Sequence
+from datetime import UTC
 from pathlib import Path
 
 import numpy as np
@@ -335,3 +336,62 @@ def write_aind_session(
                 verbose=False,
             )
     return session
+
+
+# ------------------------------------------------------------------------------------------------------- NWB
+
+
+def write_nwb_session(
+    data_root: Path,
+    stem: str = "sample",
+    *,
+    duration_s: float = 0.1,
+    with_locations: bool = True,
+    zarr_copy: bool = True,
+) -> tuple[Path, Path | None]:
+    """NWB file with one device, electrode groups shank0/shank1, a 30 kHz ``ElectricalSeriesAP`` and a 2.5 kHz
+    ``ElectricalSeriesLF`` in acquisition and one series in a processing module; contact positions come from the
+    probe described by the shipped ``NP2_4_shanks`` meta. Optionally exported to ``<stem>.nwb.zarr`` as well.
+    """
+    from datetime import datetime
+
+    import probeinterface as pi
+    from pynwb import NWBHDF5IO, NWBFile
+    from pynwb.ecephys import ElectricalSeries
+
+    n_channels = 16
+    probe = pi.read_spikeglx(SPIKEGLX_META / "NP2_4_shanks.imec0.ap.meta")
+    positions = probe.contact_positions[:n_channels]
+    nwbfile = NWBFile("synthetic ephys", stem, datetime(2024, 1, 1, tzinfo=UTC))
+    device = nwbfile.create_device(name="NeuropixelsProbe", manufacturer="IMEC")
+    groups = [nwbfile.create_electrode_group(f"shank{i}", "shank", "CA1", device) for i in range(2)]
+    if with_locations:
+        nwbfile.add_electrode_column("rel_x", "x position on the probe (um)")
+        nwbfile.add_electrode_column("rel_y", "y position on the probe (um)")
+    for ch in range(n_channels):
+        extra = {"rel_x": float(positions[ch, 0]), "rel_y": float(positions[ch, 1])} if with_locations else {}
+        nwbfile.add_electrode(group=groups[ch // 8], location="CA1", **extra)
+    region = nwbfile.create_electrode_table_region(list(range(n_channels)), "all electrodes")
+    for name, rate in (("ElectricalSeriesAP", 30000.0), ("ElectricalSeriesLF", 2500.0)):
+        data = seeded_traces(round(duration_s * rate), n_channels, int(rate))
+        nwbfile.add_acquisition(
+            ElectricalSeries(name=name, data=data, electrodes=region, rate=rate, conversion=1e-6)
+        )
+    module = nwbfile.create_processing_module("ecephys", "processed")
+    module.add(
+        ElectricalSeries(
+            name="ProcessedSeries", data=seeded_traces(300, n_channels, 5), electrodes=region, rate=30000.0
+        )
+    )
+    Path(data_root).mkdir(parents=True, exist_ok=True)
+    h5_path = Path(data_root) / f"{stem}.nwb"
+    with NWBHDF5IO(str(h5_path), "w") as io:
+        io.write(nwbfile)
+    zarr_path = None
+    if zarr_copy:
+        from hdmf_zarr.nwb import NWBZarrIO
+
+        zarr_path = Path(data_root) / f"{stem}_zarr.nwb.zarr"
+        with NWBHDF5IO(str(h5_path), "r") as read_io, NWBZarrIO(str(zarr_path), "w") as export_io:
+            export_io.export(src_io=read_io, write_args={"link_data": False})
+    return h5_path, zarr_path

@@ -59,13 +59,17 @@ def matlab_literal(value: Any) -> str:
         if all(isinstance(v, int | float) and not isinstance(v, bool) for v in value):
             return "[" + " ".join(matlab_literal(v) for v in value) + "]"
         return "{" + ", ".join(matlab_literal(v) for v in value) + "}"
-    raise TypeError(f"cannot pass {type(value).__name__} {value!r} to MATLAB; pass a path, number, string or dict")
+    raise TypeError(
+        f"cannot pass {type(value).__name__} {value!r} to MATLAB; pass a path, number, string or dict"
+    )
 
 
 class OctaveResource(dg.ConfigurableResource):
     """The Octave/MATLAB engine that runs ``matlab/*.m`` (spike-clip extraction, synthetic sources)."""
 
-    backend: str = Field(default="octave", description="'octave' (GNU Octave via oct2py) or 'matlab' (matlab -batch)")
+    backend: str = Field(
+        default="octave", description="'octave' (GNU Octave via oct2py) or 'matlab' (matlab -batch)"
+    )
     executable: str = Field(default="", description="Engine binary; default octave-cli or matlab on PATH")
     timeout_s: float = Field(default=3600.0, description="Per-call timeout in seconds")
     code_dir: str = Field(default=str(MATLAB_CODE_DIR), description="Folder with the project's .m files")
@@ -136,6 +140,15 @@ class OctaveResource(dg.ConfigurableResource):
                 ) from exc
         return session
 
+    def engine_pid(self) -> int | None:
+        """Process id of the live Octave session (None for the matlab backend or before the first call)."""
+        child = getattr(getattr(getattr(self._session, "_engine", None), "repl", None), "child", None)
+        return getattr(child, "pid", None)
+
+    def last_output(self) -> list[str]:
+        """What the engine printed during the last call (Octave exit noise removed)."""
+        return [line for line in self._output if _OCTAVE_EXIT_NOISE not in line]
+
     # ---- calls -----------------------------------------------------------------------------------------------
     def call(self, function: str, *args: Any, nout: int = 0) -> Any:
         """Call ``function(*args)`` from ``code_dir``; return its outputs (Octave) or None (MATLAB, ``nout=0``)."""
@@ -149,14 +162,17 @@ class OctaveResource(dg.ConfigurableResource):
         session = self._octave_session()
         self._output.clear()
         try:
-            return session.feval(function, *args, nout=nout, stream_handler=self._output.append, timeout=self.timeout_s)
+            return session.feval(
+                function, *args, nout=nout, stream_handler=self._output.append, timeout=self.timeout_s
+            )
         except Exception as exc:
             text = str(exc)
             if "Timed out" in text:
                 # An interrupted session may be in any state: never reuse it.
                 self.close()
                 raise OctaveError(
-                    f"Octave call {function}(…) exceeded the {self.timeout_s:g} s timeout", _tail(self._output)
+                    f"Octave call {function}(…) exceeded the {self.timeout_s:g} s timeout",
+                    _tail(self._output),
                 ) from exc
             raise OctaveError(f"Octave call {function}(…) failed: {text}", _tail(self._output)) from exc
 
@@ -180,6 +196,7 @@ class OctaveResource(dg.ConfigurableResource):
                     f"MATLAB call exceeded the {self.timeout_s:g} s timeout: {shlex.join(command)}",
                     _tail(output.splitlines()),
                 ) from None
+        self._output = output.splitlines()
         if proc.returncode != 0:
             raise OctaveError(
                 f"MATLAB call failed with exit status {proc.returncode}: {shlex.join(command)}",

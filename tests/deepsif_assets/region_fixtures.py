@@ -1,0 +1,101 @@
+"""Test-only: a source folder with synthetic raw data for a region, as ``simulate_region`` leaves it."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.io
+
+from neuro_pipelines.fsutil import write_json_atomic
+from tests.deepsif_assets.clip_reference import (
+    REAL,
+    IterationClips,
+    RawSpec,
+    downsample_remap,
+    make_raw,
+    reference_iteration,
+    write_compact,
+    write_original,
+)
+
+ANATOMY = Path(__file__).resolve().parents[2] / "data" / "deepsif-anatomy"
+LEADFIELD = "leadfield_75_20k.mat"
+
+
+def onset_for_peak(ds_peak: int) -> int:
+    return 1000 + (ds_peak - 1) * 4 - 120
+
+
+def region_specs(region: int, with_spikes: bool = True) -> list[RawSpec]:
+    """Three iterations (2 × 6000 raw samples each) with source spikes in TVB column map(region)."""
+    column = REAL.tvb_column(region)
+    peaks = [(600, 1700), (1200,), (700, 1900)] if with_spikes else [(), (), ()]
+    return [
+        RawSpec(2, 6000, {column: [onset_for_peak(t) for t in ts]}, seed=100 + region * 3 + m)
+        for m, ts in enumerate(peaks)
+    ]
+
+
+@dataclass
+class RegionRaw:
+    region: int
+    references: list[IterationClips]
+
+    @property
+    def total(self) -> int:
+        return sum(len(r.spike_time) for r in self.references)
+
+
+def write_region_raw(
+    source_dir: Path,
+    region: int,
+    raw_format: str = "compact",
+    with_spikes: bool = True,
+    complete: bool = True,
+) -> RegionRaw:
+    """Raw data of ``region`` (all iterations) plus ``_complete.json``; returns the NumPy reference clips."""
+    fwd = scipy.io.loadmat(ANATOMY / LEADFIELD)["fwd"]
+    raw_dir = source_dir / "raw_nmm" / f"a{region}"
+    references = []
+    for m, spec in enumerate(region_specs(region, with_spikes)):
+        raw = make_raw(spec, REAL.n_tvb)
+        nmm = downsample_remap(raw, REAL)
+        if raw_format == "original":
+            write_original(raw, spec, raw_dir, m, region)
+        else:
+            write_compact(nmm, raw_dir, m, region)
+        references.append(reference_iteration(nmm, region, fwd))
+    if complete:
+        write_json_atomic(raw_dir / "_complete.json", {"region": region, "raw_format": raw_format})
+    return RegionRaw(region, references)
+
+
+def make_anatomy(folder: Path) -> Path:
+    """An anatomy folder with copies of the real lead field and connectivity (symlinks would escape the root)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in (LEADFIELD, "connectivity_998.zip"):
+        target = folder / name
+        if not target.exists():
+            shutil.copy(ANATOMY / name, target)
+    return folder
+
+
+def snapshot(folder: Path) -> dict[str, np.ndarray]:
+    """Every MAT file under ``folder`` (relative path → its main variable), for exact comparisons."""
+    out = {}
+    for path in sorted(folder.rglob("*.mat")):
+        content = scipy.io.loadmat(path)
+        key = "data" if "data" in content else "num_spike"
+        value = content[key]
+        if key == "num_spike":
+            value = np.concatenate([np.ravel(value), np.ravel(content["spike_time"])])
+        out[str(path.relative_to(folder))] = value
+    return out
+
+
+def copy_tree(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst

@@ -15,7 +15,9 @@ def validate_region_key(key: str, n_regions: int = N_FS_REGIONS) -> str:
     """A region key is the canonical decimal id of a cortical region, 0 ≤ id < ``n_regions``."""
     validate_key(key, REGIONS)
     if not key.isdigit() or str(int(key)) != key:
-        raise InvalidPartitionKeyError(f"regions key {key!r} is not a canonical region id (0, 1, …, {n_regions - 1})")
+        raise InvalidPartitionKeyError(
+            f"regions key {key!r} is not a canonical region id (0, 1, …, {n_regions - 1})"
+        )
     if int(key) >= n_regions:
         raise InvalidPartitionKeyError(f"region {key} is out of range: expected 0 ≤ region < {n_regions}")
     return key

@@ -17,8 +17,12 @@ DEFAULT_SOURCE_DIR = DEFAULT_VAR_DIR / "deepsif" / "source"
 class DeepsifPaths(dg.ConfigurableResource):
     """The original's ``../anatomy`` and ``../source`` folders, made explicit."""
 
-    anatomy_dir: str = Field(default=str(DEFAULT_ANATOMY_DIR), description="Folder with connectivity, lead field, cortex")
-    source_dir: str = Field(default=str(DEFAULT_SOURCE_DIR), description="Output root (raw_nmm/, nmm_<filename>/, …)")
+    anatomy_dir: str = Field(
+        default=str(DEFAULT_ANATOMY_DIR), description="Folder with connectivity, lead field, cortex"
+    )
+    source_dir: str = Field(
+        default=str(DEFAULT_SOURCE_DIR), description="Output root (raw_nmm/, nmm_<filename>/, …)"
+    )
 
     def anatomy_file(self, name: str) -> Path:
         """An anatomy file by name; a clear error if it is missing."""

@@ -30,6 +30,7 @@ function generate_synthetic_source(params_file)
 NAN_NUMBER = 15213;
 MAX_SIZE = 70;
 
+t_start = tic;
 p = load(params_file);
 centre = double(load_var(char(p.inflated_file), 'centre'));
 nbs = load_var(char(p.region_mapping_file), 'nbs');
@@ -40,6 +41,9 @@ output_file = char(p.output_file);
 
 n_all = size(fwd, 2);
 nbs = cellfun(@(x) double(x(:)'), nbs(:)', 'UniformOutput', false);
+n_listed = cellfun(@numel, nbs);
+adj = sparse([nbs{:}], repelem(1:numel(nbs), n_listed), 1, numel(nbs), numel(nbs));  % adj(j, i): j in nbs{i}
+degree = n_listed(:);
 if numel(nbs) ~= n_all || size(centre, 1) ~= n_all || any(size(dis) ~= n_all)
     error('generate_synthetic_source:anatomy', ...
           'anatomy sizes disagree: fwd has %d regions, nbs %d, centre %d, raw_dis_matrix %dx%d', ...
@@ -78,8 +82,13 @@ N = n_rep * n_base;
 candidates = cell(n_regions, 1);
 for ii = 1:n_regions
     r = regions(ii) + 1;
-    candidates{ii} = grow_candidates(r, nbs, centre, u_growth, growth_offset(r), n_all, NAN_NUMBER, MAX_SIZE);
+    candidates{ii} = grow_candidates(r, adj, degree, centre, u_growth, growth_offset(r), NAN_NUMBER, MAX_SIZE);
+    if isempty(candidates{ii})
+        error('generate_synthetic_source:patch', 'region %d has no neighbours in nbs: no candidate patch', r - 1);
+    end
 end
+
+fprintf('generate_synthetic_source: candidate patches of %d regions in %.1f s\n', n_regions, toc(t_start));
 
 %% Patch, centre and candidate of every (centre ii, variation kk): base row b = (ii-1)*n_iter + kk
 sel_base = NAN_NUMBER * ones(n_base, n_sources, MAX_SIZE);
@@ -184,6 +193,8 @@ for q = 1:n_clips_used
     end
 end
 
+fprintf('generate_synthetic_source: scale ratios from %d clips, %.1f s elapsed\n', n_clips_used, toc(t_start));
+
 %% Save atomically
 sensor_snr = sensor_snr_out;
 out_dir = fileparts(output_file);
@@ -197,7 +208,8 @@ save(tmp_file, '-v7', 'selected_region', 'nmm_idx', 'random_samples', 'current_s
 if ~ok
     error('generate_synthetic_source:save', 'could not move %s to %s: %s', tmp_file, output_file, msg);
 end
-fprintf('generate_synthetic_source: wrote %s (N = %d, %d clips loaded)\n', output_file, N, n_clips_used);
+fprintf('generate_synthetic_source: wrote %s (N = %d, %d clips loaded) in %.1f s\n', output_file, N, ...
+        n_clips_used, toc(t_start));
 end
 
 
@@ -227,45 +239,81 @@ X = double(s.data);
 end
 
 
-function rows = grow_candidates(r, nbs, centre, u, pos, n_all, NAN_NUMBER, MAX_SIZE)
+function rows = grow_candidates(r, adj, degree, centre, u, pos, NAN_NUMBER, MAX_SIZE)
 % Two-layer and three-layer candidate patches around region r (1-based); rows are 0-based, padded.
-nb1 = find_nb_rg(nbs, r, r);
-nb2 = find_nb_rg(nbs, nb1, [r, nb1]);
-v0 = unit_directions(centre(r, :), centre(nb1, :));
+% adj is the sparse neighbour matrix: adj(j, i) = 1 when j is in nbs{i} (column i lists region i's neighbours);
+% degree(i) = numel(nbs{i}). Random numbers are consumed from u(pos+1 ...) in the original's draw order.
+n_all = size(adj, 1);
+nb1 = layer(adj, r, r);
+nb2 = layer(adj, nb1, [r, nb1]);
+to_all = unit_directions(centre(r, :), centre);            % unit direction from r to every region
+v0 = to_all(nb1, :);
 cos_theta = max(min(v0 * v0(1, :)', 1), -1);
 angs = real(acosd(cos_theta));
 [~, order] = sort(angs);
-dirs = order(1:ceil(numel(angs) / 2));                 % growth directions (the first neighbour's included)
+dirs = order(1:ceil(numel(angs) / 2));                     % growth directions (the first neighbour's included)
 n_dir = numel(dirs);
+align = cell(n_dir, 1);                                    % |u_j . v| for every region j, per direction
+for k = 1:n_dir
+    align{k} = abs(to_all * v0(dirs(k), :)');
+end
 rows = NAN_NUMBER * ones(10 * n_dir, MAX_SIZE);
 row = 0;
-for rep = 1:5                                          % two layers
+for rep = 1:5                                              % two layers
     for k = 1:n_dir
-        v = v0(dirs(k), :);
-        [pick, pos] = pick_with_direction(v, centre(r, :), centre(nb2, :), 1, 0, u, pos);
+        [pick, pos] = pick_aligned(align{k}(nb2), 0, u, pos);
         row = row + 1;
-        rows(row, :) = padded_patch(nbs, [r, nb1, nb2(pick)], n_all, NAN_NUMBER, MAX_SIZE);
+        rows(row, :) = padded_patch(adj, degree, [r, nb1, nb2(pick)], n_all, NAN_NUMBER, MAX_SIZE);
     end
 end
-for rep = 1:5                                          % three layers
+for rep = 1:5                                              % three layers
     for k = 1:n_dir
-        v = v0(dirs(k), :);
-        [pick, pos] = pick_with_direction(v, centre(r, :), centre(nb2, :), 1, 0.1, u, pos);
+        [pick, pos] = pick_aligned(align{k}(nb2), 0.1, u, pos);
         chosen2 = nb2(pick);
-        nb3 = find_nb_rg(nbs, chosen2, [r, nb1, chosen2]);
-        [pick3, pos] = pick_with_direction(v, centre(r, :), centre(nb3, :), 1, -0.15, u, pos);
+        nb3 = layer(adj, chosen2, [r, nb1, chosen2]);
+        [pick3, pos] = pick_aligned(align{k}(nb3), -0.15, u, pos);
         row = row + 1;
-        rows(row, :) = padded_patch(nbs, [r, nb1, chosen2, nb3(pick3)], n_all, NAN_NUMBER, MAX_SIZE);
+        rows(row, :) = padded_patch(adj, degree, [r, nb1, chosen2, nb3(pick3)], n_all, NAN_NUMBER, MAX_SIZE);
     end
 end
 end
 
 
-function row = padded_patch(nbs, patch, n_all, NAN_NUMBER, MAX_SIZE)
-% Smooth the patch, convert to 0-based ids, pad to MAX_SIZE.
-[add_rg, rm_rg] = smooth_region(nbs, patch, n_all);
+function [pick, pos] = pick_aligned(d, bias, u, pos)
+% Pick each neighbour with probability minmax(|u_j . v|) + bias (NaN when all equal: none picked); one
+% random number per neighbour, in order.
+n = numel(d);
+if n == 0
+    pick = false(1, 0);
+    return;
+end
+if pos + n > numel(u)
+    error('generate_synthetic_source:random', 'the growth random stream is exhausted (%d numbers)', numel(u));
+end
+d = d(:);
+prob = (d - min(d)) / (max(d) - min(d)) + bias;
+pick = (u(pos + 1:pos + n) < prob)';
+pos = pos + n;
+end
+
+
+function row = padded_patch(adj, degree, patch, n_all, NAN_NUMBER, MAX_SIZE)
+% Smooth the patch (original order, added regions appended, removed ones dropped), 0-based ids, padded.
+in_patch = zeros(n_all, 1);
+in_patch(patch) = 1;
+% Add: boundary regions (neighbours of the patch outside it) with at most one neighbour outside the patch.
+inside = adj' * in_patch;                                  % how many of each region's neighbours are inside
+boundary = (adj * in_patch) > 0 & in_patch == 0;
+add_rg = find(boundary & inside > degree - 2)';
+in_grown = in_patch;
+in_grown(add_rg) = 1;
+% Remove: members with exactly one neighbour inside patch + added (the original tests == 1, although its
+% comment says "no neighbours").
+inside_grown = adj' * in_grown;
+removed = false(n_all, 1);
+removed(patch(inside_grown(patch) == 1)) = true;
 candidate = [patch, add_rg];
-final = candidate(~ismember(candidate, rm_rg)) - 1;
+final = candidate(~removed(candidate)) - 1;
 if numel(final) > MAX_SIZE
     error('generate_synthetic_source:patch', 'patch around region %d has %d regions (more than %d)', ...
           patch(1) - 1, numel(final), MAX_SIZE);
@@ -281,53 +329,11 @@ v = bsxfun(@rdivide, v, sqrt(sum(v .^ 2, 2)));
 end
 
 
-function rg = find_nb_rg(nbs, centres, prev_layers)
-% Sorted union of the neighbours of `centres`, minus `prev_layers` (all 1-based).
-if isempty(centres)
-    rg = zeros(1, 0);
-    return;
-end
-rg = unique([nbs{centres}]);
-rg = rg(~ismember(rg, prev_layers));
-end
-
-
-function [pick, pos] = pick_with_direction(v, region_centre, nb_points, ratio, bias, u, pos)
-% Pick each neighbour with probability ratio * minmax(|u_j . v|) + bias (NaN when all equal: none picked).
-n = size(nb_points, 1);
-if n == 0
-    pick = false(1, 0);
-    return;
-end
-if pos + n > numel(u)
-    error('generate_synthetic_source:random', 'the growth random stream is exhausted (%d numbers)', numel(u));
-end
-d = abs(unit_directions(region_centre, nb_points) * v');
-prob = ratio * ((d - min(d)) / (max(d) - min(d))) + bias;
-pick = (u(pos + 1:pos + n) < prob)';
-pos = pos + n;
-end
-
-
-function [add_rg, rm_rg] = smooth_region(nbs, current, n_all)
-% Add boundary regions with at most one neighbour outside the patch; remove members with exactly one
-% neighbour inside patch + added (the original's test, although its comment says "no neighbours").
-in_patch = false(1, n_all);
-in_patch(current) = true;
-boundary = find_nb_rg(nbs, current, current);
-add_rg = zeros(1, 0);
-for j = boundary
-    nb = nbs{j};
-    if sum(in_patch(nb)) > numel(nb) - 2
-        add_rg(end + 1) = j; %#ok<AGROW>
-    end
-end
-in_grown = in_patch;
-in_grown(add_rg) = true;
-rm_rg = zeros(1, 0);
-for j = current
-    if sum(in_grown(nbs{j})) == 1
-        rm_rg(end + 1) = j; %#ok<AGROW>
-    end
-end
+function rg = layer(adj, centres, prev_layers)
+% Ascending union of the neighbours of `centres`, minus `prev_layers` (the original's find_nb_rg; 1-based).
+member = zeros(size(adj, 1), 1);
+member(centres) = 1;
+hit = (adj * member) > 0;
+hit(prev_layers) = false;
+rg = find(hit)';
 end

@@ -1,13 +1,15 @@
 """The single ``Definitions`` object of this code location (``workspace.yaml`` points here).
 
 Each domain builds its own ``Definitions`` (assets, resources, sensors, jobs); this module only merges them and
-adds what spans both: the declarative-automation sensor.
+adds what spans both: the declarative-automation sensor. Domain modules are imported as modules so that exactly
+one ``Definitions`` object lives at this module's scope (Dagster refuses several).
 """
 
 import dagster as dg
 
-from deepsif_assets.definitions import defs as deepsif_defs
-from ephys_assets.definitions import defs as ephys_defs
+import deepsif_assets.definitions as deepsif_definitions
+import deepsif_assets.synthetic.definitions as synthetic_definitions
+import ephys_assets.definitions as ephys_definitions
 
 # Evaluates the automation conditions of every asset (e.g. the synthetic source once its regions are done).
 # On by default, so a fresh `dagster dev` automates without a click; switch it off in the UI (Automation tab).
@@ -18,4 +20,9 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
     minimum_interval_seconds=30,
 )
 
-defs = dg.Definitions.merge(ephys_defs, deepsif_defs, dg.Definitions(sensors=[automation_sensor]))
+defs = dg.Definitions.merge(
+    ephys_definitions.defs,
+    deepsif_definitions.defs,
+    synthetic_definitions.defs,
+    dg.Definitions(sensors=[automation_sensor]),
+)

@@ -47,6 +47,25 @@ class DagsterDev:
             raise AssertionError(f"GraphQL errors: {payload['errors']}")
         return payload["data"]
 
+    def wait_for_code_location(self, deadline: float) -> None:
+        """Block until the workspace's code location has loaded; fail with its load error if it did not."""
+        query = """{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus
+            locationOrLoadError { __typename ... on PythonError { message stack } } } } } }"""
+        while True:
+            entries = self.graphql(query)["workspaceOrError"]["locationEntries"]
+            if entries and all(entry["loadStatus"] == "LOADED" for entry in entries):
+                errors = [
+                    e["locationOrLoadError"]
+                    for e in entries
+                    if e["locationOrLoadError"]["__typename"] == "PythonError"
+                ]
+                if errors:
+                    raise AssertionError(f"code location failed to load: {errors[0]['message']}")
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"code location did not load in time: {entries}")
+            time.sleep(0.5)
+
 
 @contextlib.contextmanager
 def running_dagster_dev(dagster_home: Path, log_path: Path, env: dict | None = None) -> Iterator[DagsterDev]:
@@ -79,6 +98,7 @@ def running_dagster_dev(dagster_home: Path, log_path: Path, env: dict | None = N
             if time.monotonic() > deadline:
                 raise AssertionError(f"dagster dev did not answer in time:\n{log_path.read_text()[-4000:]}")
             time.sleep(0.5)
+        server.wait_for_code_location(deadline)
         yield server
     finally:
         process.terminate()

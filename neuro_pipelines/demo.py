@@ -1,7 +1,7 @@
 """README command 1: the whole pipeline end to end on bundled sample data, through Dagster.
 
 Uses the project-local persistent instance, so `bash scripts/ui.sh` afterwards shows every run, partition and
-materialization this created. Outputs go under ``var/demo/``.
+materialization this created. Outputs go under ``var/`` (the resources' default roots).
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import sys
 import time
 
 from neuro_pipelines.instance_setup import ensure_instance
-from neuro_pipelines.project import DEFAULT_VAR_DIR
+from resources.deepsif_paths import DEFAULT_SOURCE_DIR
+from resources.ephys_paths import DEFAULT_EPHYS_DATA_ROOT, DEFAULT_EPHYS_RESULTS_ROOT
 
-DEMO_DIR = DEFAULT_VAR_DIR / "demo"
 # Reduced DeepSIF configuration: 2 regions on the real anatomy, 3 iterations × 2 segments × 5 s at dt = 0.5 ms.
 DEMO_REGIONS = (0, 2)
 DEMO_SIMULATION_FLAGS = ["--segments", "2", "--segment-ms", "5000"]
@@ -23,8 +23,9 @@ def run_ephys_demo() -> int:
     from ephys_assets import cli as ephys_cli
     from ephys_assets.sample_data import make_demo_session
 
-    data_dir = DEMO_DIR / "ephys" / "data"
-    results_dir = DEMO_DIR / "ephys" / "results"
+    # The resources' default roots, so that the UI (sensor, re-materialisation) sees the same session.
+    data_dir = DEFAULT_EPHYS_DATA_ROOT
+    results_dir = DEFAULT_EPHYS_RESULTS_ROOT
     session = make_demo_session(data_dir)
     print(f"\n== ephys: sample SpikeGLX session {session}")
     return ephys_cli.main(
@@ -35,7 +36,7 @@ def run_ephys_demo() -> int:
 def run_deepsif_demo() -> int:
     from deepsif_assets import cli as deepsif_cli
 
-    source_dir = DEMO_DIR / "deepsif" / "source"
+    source_dir = DEFAULT_SOURCE_DIR
     start, end = DEMO_REGIONS
     print(f"\n== deepsif: regions {start}..{end - 1} (reduced configuration) -> {source_dir}")
     return deepsif_cli.main(
@@ -61,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.only in (None, "deepsif"):
         status |= run_deepsif_demo()
     print(f"\n== demo finished in {time.monotonic() - started:.0f} s ({'OK' if status == 0 else 'FAILED'})")
-    print(f"   outputs:          {DEMO_DIR}")
+    print(f"   ephys jobs:       {DEFAULT_EPHYS_RESULTS_ROOT}")
+    print(f"   deepsif outputs:  {DEFAULT_SOURCE_DIR}")
     print(f"   Dagster instance: {home}")
     print("   open the UI:      bash scripts/ui.sh   then browse http://127.0.0.1:3000")
     return status

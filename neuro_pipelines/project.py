@@ -11,8 +11,9 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DAGSTER_HOME = PROJECT_ROOT / ".dagster_home"
-# Demo data and results live under var/ (git-ignored) unless a resource config says otherwise.
-DEFAULT_VAR_DIR = PROJECT_ROOT / "var"
+# Demo data and results live under var/ (git-ignored) unless NEURO_PIPELINES_VAR_DIR or a resource config says
+# otherwise (tests point it at a temporary folder so a real `dagster dev` never writes into the project).
+DEFAULT_VAR_DIR = Path(os.environ.get("NEURO_PIPELINES_VAR_DIR") or PROJECT_ROOT / "var").absolute()
 SHARED_DIR = PROJECT_ROOT.parent / "shared"
 
 

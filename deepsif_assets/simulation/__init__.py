@@ -1,0 +1,49 @@
+"""DeepSIF neural-mass simulation (pure, Dagster-free): fast numba engine, stock tvb-library reference, raw files.
+
+Public API: :class:`SimulationParams`, :data:`FS_TO_TVB`, :func:`excitable_tvb_node`, :func:`load_connectivity`,
+:func:`simulate_region` → :class:`RegionSimulationResult`. tvb-library and numba-compiled code load lazily.
+"""
+
+from .connectivity import Connectivity, ConnectivityError, load_connectivity
+from .params import (
+    FS_TO_TVB,
+    N_FS_REGIONS,
+    N_TVB_NODES,
+    SimulationParams,
+    SimulationParamsError,
+    excitable_tvb_node,
+    iteration_seed,
+    noise_nsig,
+)
+from .region import (
+    COMPLETE_MARKER,
+    ENGINES,
+    RAW_FORMATS,
+    RegionSimulationResult,
+    compact_file_name,
+    is_complete,
+    segment_file_name,
+    simulate_region,
+)
+
+__all__ = [
+    "COMPLETE_MARKER",
+    "ENGINES",
+    "FS_TO_TVB",
+    "N_FS_REGIONS",
+    "N_TVB_NODES",
+    "RAW_FORMATS",
+    "Connectivity",
+    "ConnectivityError",
+    "RegionSimulationResult",
+    "SimulationParams",
+    "SimulationParamsError",
+    "compact_file_name",
+    "excitable_tvb_node",
+    "is_complete",
+    "iteration_seed",
+    "load_connectivity",
+    "noise_nsig",
+    "segment_file_name",
+    "simulate_region",
+]

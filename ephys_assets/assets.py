@@ -12,9 +12,11 @@ from ephys_assets.dispatch.jobs import job_json_text
 from ephys_assets.dispatch.model import Job
 from ephys_assets.dispatch.watch import detect_input_format
 from ephys_assets.partitions import recordings_partitions
+from ephys_assets.plots import probe_layout_png
 from ephys_assets.service import job_metadata, job_session_key, plan_dispatch, session_overrides
 from neuro_pipelines.fsutil import confined_path, write_json_atomic, write_text_atomic
 from neuro_pipelines.keys import slugify
+from neuro_pipelines.plots import png_markdown
 from resources.ephys_paths import EphysPaths
 
 JOB_ASSET = "ephys_job"
@@ -44,8 +46,21 @@ def job_output_path(results_root: Path, job: Job, index: int, layout: str) -> Pa
     return confined_path(results_root, slugify(job_session_key(job)) or "session", f"job_{index}.json")
 
 
-def verify_job_file(path: Path, data_root: Path, job: Job) -> tuple[bool, dict[str, Any]]:
-    """Reload the written JSON like the downstream capsules do and compare channels, segments and samples."""
+def probe_layout_metadata(recording: Any, title: str) -> dg.MetadataValue | None:
+    """The recording's contact layout coloured by channel group, or None when it has no locations."""
+    try:
+        locations = recording.get_channel_locations()
+    except Exception:  # no probe attached (e.g. NWB series without locations never get here, others may)
+        return None
+    groups = recording.get_property("group")
+    return png_markdown(probe_layout_png(locations, groups, title), "Probe layout (colour = group)")
+
+
+def verify_job_file(path: Path, data_root: Path, job: Job) -> tuple[bool, dict[str, Any], Any]:
+    """Reload the written JSON like the downstream capsules do and compare channels, segments and samples.
+
+    Returns (ok, what was found, the reloaded recording).
+    """
     import spikeinterface as si
 
     written = json.loads(path.read_text())
@@ -65,7 +80,7 @@ def verify_job_file(path: Path, data_root: Path, job: Job) -> tuple[bool, dict[s
         lfp = si.load(written["recording_lfp_dict"], base_folder=data_root)
         found["lfp_channels"] = lfp.get_num_channels()
         ok = ok and lfp.get_num_segments() == job.num_segments
-    return ok, found
+    return ok, found, recording
 
 
 @dg.asset(
@@ -125,7 +140,8 @@ def ephys_job(
             {"session": job.session_name, "jobs": session_rows, **plan.result.log.as_dict()},
         )
 
-    ok, found = verify_job_file(out_path, data_root, job)
+    ok, found, recording = verify_job_file(out_path, data_root, job)
+    layout_plot = probe_layout_metadata(recording, job.recording_name)
     table = "\n".join(
         ["| partition key | recording_name | file |", "|---|---|---|"]
         + [f"| {r['partition_key']} | {r['recording_name']} | {r['file']} |" for r in session_rows]
@@ -143,6 +159,7 @@ def ephys_job(
             "params": dg.MetadataValue.json(params.as_dict()),
             "dropped_streams": dg.MetadataValue.json(plan.result.log.dropped_streams),
             "swallowed_errors": len(plan.result.log.swallowed_errors),
+            **({"probe_layout": layout_plot} if layout_plot is not None else {}),
         },
         check_results=[
             dg.AssetCheckResult(

@@ -57,6 +57,7 @@ def test_definitions_materialize_one_partition(small_sglx, tmp_path):
         meta = {k: v.value for k, v in mat.metadata.items()}
         assert meta["recording_name"] == job.recording_name and meta["channels"] == 96
         assert meta["segments"] == 1 and meta["lfp_paired"] is False and meta["skip_times"] is False
+        assert "data:image/png;base64," in meta["probe_layout"], "the probe layout picture is attached"
         json_path = meta["json_path"]
         (check,) = result.get_asset_check_evaluations()
         assert check.check_name == LOAD_CHECK and check.passed

@@ -100,33 +100,53 @@ def legacy_normals(key, pos, gauss, n_total, lo, hi, out):
     keep_r2 = np.empty(n_need + 1)
     p = pos[0]
     words = np.empty(4, dtype=np.int64)
+    block_x1 = np.empty(_N // 4)
+    block_x2 = np.empty(_N // 4)
+    block_r2 = np.empty(_N // 4)
     k = 0
     x1 = 0.0
     x2 = 0.0
     r2 = 0.0
     while k < n_pairs:
-        if p + 4 <= _N:
-            w0 = key[_N + p]
-            w1 = key[_N + p + 1]
-            w2 = key[_N + p + 2]
-            w3 = key[_N + p + 3]
-            p += 4
-        else:
+        n_groups = (_N - p) // 4  # attempts lying entirely in the current block
+        if n_groups == 0:
+            # an attempt straddling two blocks (or an exhausted block): word by word
             for w in range(4):
                 if p >= _N:
                     _regenerate(key)
                     p = 0
                 words[w] = key[_N + p]
                 p += 1
-            w0, w1, w2, w3 = words[0], words[1], words[2], words[3]
-        x1 = 2.0 * ((float(w0 >> 5) * 67108864.0 + float(w1 >> 6)) / 9007199254740992.0) - 1.0
-        x2 = 2.0 * ((float(w2 >> 5) * 67108864.0 + float(w3 >> 6)) / 9007199254740992.0) - 1.0
-        r2 = x1 * x1 + x2 * x2
-        j = min(max(k - q_lo, 0), n_need) if k < q_hi else n_need  # slot n_need is a scratch slot
-        keep_x1[j] = x1
-        keep_x2[j] = x2
-        keep_r2[j] = r2
-        k += 1 if (r2 < 1.0 and r2 != 0.0) else 0
+            x1 = 2.0 * ((float(words[0] >> 5) * 67108864.0 + float(words[1] >> 6)) / 9007199254740992.0) - 1.0
+            x2 = 2.0 * ((float(words[2] >> 5) * 67108864.0 + float(words[3] >> 6)) / 9007199254740992.0) - 1.0
+            r2 = x1 * x1 + x2 * x2
+            if r2 < 1.0 and r2 != 0.0:
+                if q_lo <= k < q_hi:
+                    keep_x1[k - q_lo] = x1
+                    keep_x2[k - q_lo] = x2
+                    keep_r2[k - q_lo] = r2
+                k += 1
+            continue
+        # all attempts of the block at once (vectorisable), then a branch-free acceptance scan
+        for g in range(n_groups):
+            b = _N + p + 4 * g
+            u1 = (float(key[b] >> 5) * 67108864.0 + float(key[b + 1] >> 6)) / 9007199254740992.0
+            u2 = (float(key[b + 2] >> 5) * 67108864.0 + float(key[b + 3] >> 6)) / 9007199254740992.0
+            block_x1[g] = 2.0 * u1 - 1.0
+            block_x2[g] = 2.0 * u2 - 1.0
+            block_r2[g] = block_x1[g] * block_x1[g] + block_x2[g] * block_x2[g]
+        g = 0
+        while g < n_groups and k < n_pairs:
+            r2 = block_r2[g]
+            j = k - q_lo if (k >= q_lo and k < q_hi) else n_need  # slot n_need is a scratch slot
+            keep_x1[j] = block_x1[g]
+            keep_x2[j] = block_x2[g]
+            keep_r2[j] = r2
+            k += 1 if (r2 < 1.0 and r2 != 0.0) else 0
+            g += 1
+        x1 = block_x1[g - 1]
+        x2 = block_x2[g - 1]
+        p += 4 * g
     pos[0] = p
     for q in range(q_lo, q_hi):
         j = q - q_lo

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from deepsif_assets.partitions import N_FS_REGIONS, REGIONS, region_keys
-from deepsif_assets.region_runner import RESULT_PREFIX
+from deepsif_assets.region_runner import RESULT_PREFIX, root_message
 from deepsif_assets.regions import ExtractionState, RegionLayout, extraction_status, raw_is_complete
 from resources.deepsif_paths import DEFAULT_ANATOMY_DIR, DEFAULT_SOURCE_DIR
 
@@ -139,13 +139,17 @@ def materialize_synthetic(args: argparse.Namespace) -> tuple[bool, str]:
                 "deepsif_paths": DeepsifPaths(anatomy_dir=args.anatomy_dir, source_dir=args.source_dir),
                 "octave": OctaveResource(),
             },
-            run_config=dg.RunConfig(ops={"synthetic_source": config}),
+            run_config=dg.RunConfig(
+                ops={"synthetic_source": config}, loggers={"console": {"config": {"log_level": "INFO"}}}
+            ),
             raise_on_error=False,
         )
     if result.success:
         return True, "synthetic_source materialized"
     failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
-    return False, "; ".join(e.step_failure_data.error.to_string().strip().splitlines()[-1] for e in failures)
+    return False, "synthetic_source failed: " + "; ".join(
+        root_message(e.step_failure_data.error) for e in failures
+    )
 
 
 def validate_args(args: argparse.Namespace) -> list[str]:

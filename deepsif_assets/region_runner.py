@@ -66,7 +66,7 @@ def run_region(spec: dict[str, Any]) -> dict[str, Any]:
             else:
                 failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
                 outcome["error"] = (
-                    "; ".join(f"{e.step_key}: {_root_message(e.step_failure_data.error)}" for e in failures)
+                    "; ".join(f"{e.step_key}: {root_message(e.step_failure_data.error)}" for e in failures)
                     or "run failed"
                 )
     except Exception as exc:  # report, never propagate: one region must not stop the others
@@ -76,7 +76,7 @@ def run_region(spec: dict[str, Any]) -> dict[str, Any]:
     return outcome
 
 
-def _root_message(error: Any) -> str:
+def root_message(error: Any) -> str:
     """The asset's own exception (the cause of Dagster's step wrapper), in a few lines."""
     if getattr(error, "cause", None) is not None:
         error = error.cause

@@ -73,10 +73,16 @@ def write_region_raw(
     return RegionRaw(region, references)
 
 
-def make_anatomy(folder: Path) -> Path:
-    """An anatomy folder with copies of the real lead field and connectivity (symlinks would escape the root)."""
+def make_anatomy(folder: Path, full: bool = False) -> Path:
+    """An anatomy folder with copies of the real lead field and connectivity (symlinks would escape the root);
+    ``full``: every shipped anatomy file (the synthetic step needs the cortex files)."""
     folder.mkdir(parents=True, exist_ok=True)
-    for name in (LEADFIELD, "connectivity_998.zip"):
+    names = (
+        sorted(p.name for p in ANATOMY.iterdir() if p.is_file())
+        if full
+        else [LEADFIELD, "connectivity_998.zip"]
+    )
+    for name in names:
         target = folder / name
         if not target.exists():
             shutil.copy(ANATOMY / name, target)

@@ -76,3 +76,25 @@ def test_bad_arguments_exit_non_zero_with_message(env, capsys, tmp_path):
     assert "end_region must be <= 994" in capsys.readouterr().err
     assert main(cli(tmp_path / "nowhere", source, 0, 1)) == 1
     assert "leadfield_75_20k.mat is missing" in capsys.readouterr().err
+
+
+def test_end_to_end_short_simulation_after_crashed_simulation(env, capsys):
+    """Real fast engine (short config), Octave extraction, cleanup, then synthetic_source over the done regions.
+
+    Region 0 starts with what a simulation killed mid-way leaves: raw files but no ``_complete.json``.
+    """
+    _anatomy, source = env
+    anatomy = make_anatomy(source.parent / "full_anatomy", full=True)
+    partial = RegionLayout(source, 0).raw_dir
+    partial.mkdir(parents=True)
+    (partial / "mean_iter_0_a_iter_0_ds.mat").write_bytes(b"half written")
+    code = main(cli(anatomy, source, 0, 1, "--segment-ms", "2000", "--segments", "2", "--mode", "test"))
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "% simulated" in out  # simulation progress is printed per region
+    assert "Successful regions: 1/1 [0]" in out and "✓ synthetic_source materialized" in out
+    assert materialized("raw_nmm") == materialized("nmm_spikes") == {"0"}
+    assert extraction_status(RegionLayout(source, 0), [0, 1, 2]).state is ExtractionState.COMPLETE
+    assert not partial.exists()
+    with dg.DagsterInstance.get() as instance:
+        assert instance.get_latest_materialization_event(dg.AssetKey("synthetic_source")) is not None

@@ -1,0 +1,54 @@
+"""``OctaveResource`` with real GNU Octave: errors, timeout, guaranteed exit, MATLAB command construction."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from resources.octave import OctaveError, OctaveResource, matlab_literal
+
+needs_octave = pytest.mark.skipif(shutil.which("octave-cli") is None, reason="GNU Octave is not installed")
+
+
+def test_missing_executable_is_a_clear_error():
+    with pytest.raises(OctaveError, match=r"'no-such-octave' not found on PATH.*install GNU Octave"):
+        OctaveResource(executable="no-such-octave").call("version", nout=1)
+    with pytest.raises(OctaveError, match="expected 'octave' or 'matlab'"):
+        OctaveResource(backend="julia").call("version")
+
+
+@needs_octave
+def test_octave_error_carries_the_message_and_output():
+    octave = OctaveResource()
+    try:
+        assert octave.call("plus", 2, 3, nout=1) == 5
+        with pytest.raises(OctaveError, match="region 12 is out of range"):
+            octave.call("error", "region %d is out of range", 12)
+        assert octave.call("exist", "downsample", nout=1) == 2  # the signal package was loaded once
+    finally:
+        octave.close()
+
+
+@needs_octave
+def test_timeout_kills_the_session():
+    octave = OctaveResource(timeout_s=1.0)
+    octave.call("version", nout=1)
+    pid = octave.engine_pid()
+    assert pid is not None
+    with pytest.raises(OctaveError, match="exceeded the 1 s timeout"):
+        octave.call("pause", 30)
+    assert octave.engine_pid() is None
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # the Octave process is gone, not left running
+
+
+def test_matlab_literals():
+    assert (
+        matlab_literal({"a": [1, 2.5], "b": True, "c": "it's"})
+        == "struct('a', {[1 2.5]}, 'b', {true}, 'c', {'it''s'})"
+    )
+    assert matlab_literal(["x", 1]) == "{'x', 1}"
+    with pytest.raises(TypeError, match="cannot pass"):
+        matlab_literal(object())

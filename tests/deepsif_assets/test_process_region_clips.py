@@ -274,3 +274,23 @@ def test_matlab_backend_runs_same_code(small_case, tmp_path, monkeypatch):
     np.testing.assert_allclose(read_clip(source, REGION, 1), references[0].clips[0], rtol=1e-5, atol=1e-4)
     with pytest.raises(OctaveError, match="exit status 1"):
         matlab.call("process_region_clips", SMALL.n_fs, str(source), str(leadfield), "spikes", opts)
+
+
+def test_segment_order_numeric_by_default_lexicographic_on_request(octave, tmp_path):
+    """12 segments: numeric order follows time; the original's order (0, 1, 10, 11, 2, …) scrambles it."""
+    fwd = small_leadfield(SMALL)
+    leadfield = save_leadfield(tmp_path / "lf.mat", fwd)
+    src = SMALL.tvb_column(REGION)
+    spec = RawSpec(12, 2000, {src: [onset_for_peak(t) for t in (700, 2200, 4700)]}, seed=21)
+    raw = make_raw(spec, SMALL.n_tvb)
+    source = tmp_path / "source"
+    write_original(raw, spec, source / "raw_nmm" / f"a{REGION}", 0, REGION)
+    order = sorted(range(12), key=str)  # the segments in lexicographic file-name order
+    scrambled = np.concatenate([raw[k * 2000 : (k + 1) * 2000] for k in order])
+    numeric = reference_iteration(downsample_remap(raw, SMALL), REGION, fwd)
+    lexicographic = reference_iteration(downsample_remap(scrambled, SMALL), REGION, fwd)
+    assert numeric.spike_time != lexicographic.spike_time
+    for faithful, expected in ((False, numeric), (True, lexicographic)):
+        shutil.rmtree(source / "nmm_spikes", ignore_errors=True)
+        run(octave, REGION, source, leadfield, iterations=[0], lexicographic_segment_order=faithful)
+        assert read_marker(source, REGION, 0)["spike_time"].ravel().tolist() == expected.spike_time

@@ -313,7 +313,23 @@ inside_grown = adj' * in_grown;
 removed = false(n_all, 1);
 removed(patch(inside_grown(patch) == 1)) = true;
 candidate = [patch, add_rg];
-final = candidate(~removed(candidate)) - 1;
+final = candidate(~removed(candidate));
+if any(removed)
+    % Deliberate fix: a removal can cut the patch (the real nbs has one-way links, e.g. 441 -> 3), leaving
+    % islands; keep the part connected to the centre through nbs (either direction).
+    member = false(n_all, 1);
+    member(final) = true;
+    reach = false(n_all, 1);
+    reach(patch(1)) = true;
+    grown = true;
+    while grown
+        next = reach | (((adj * reach) > 0 | (adj' * reach) > 0) & member);
+        grown = any(next ~= reach);
+        reach = next;
+    end
+    final = final(reach(final));
+end
+final = final - 1;
 if numel(final) > MAX_SIZE
     error('generate_synthetic_source:patch', 'patch around region %d has %d regions (more than %d)', ...
           patch(1) - 1, numel(final), MAX_SIZE);

@@ -8,13 +8,25 @@ clip of any region; region folders hold hard links to a small pool of such files
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
+import pytest
 import scipy.io
 
 N_SAMPLES = 500
+N_REGIONS = 994
+
+requires_octave = pytest.mark.skipif(
+    shutil.which("octave-cli") is None, reason="GNU Octave (octave-cli) not installed"
+)
+
+
+def full_counts() -> dict[int, int]:
+    """Clips per region for the all-region run: 0-4 have 12 (more than test-mode nper = 10), every tenth 3, others 1."""
+    return {r: (12 if r < 5 else 3 if r % 10 == 0 else 1) for r in range(N_REGIONS)}
 
 
 def spike_waveform(t0: np.ndarray) -> np.ndarray:

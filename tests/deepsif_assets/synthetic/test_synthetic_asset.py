@@ -1,0 +1,93 @@
+"""The ``synthetic_source`` asset in a real Dagster instance: region selection, metadata, automation."""
+
+from __future__ import annotations
+
+import dagster as dg
+import numpy as np
+import scipy.io
+from clipfactory import requires_octave
+
+from deepsif_assets.partitions import regions_partitions
+from deepsif_assets.synthetic.assets import NMM_SPIKES, synthetic_source
+from deepsif_assets.synthetic.definitions import defs
+from resources.deepsif_paths import DeepsifPaths
+from resources.octave import OctaveResource
+
+
+def _mark_done(instance: dg.DagsterInstance, keys: list[str]) -> None:
+    for key in keys:
+        instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=NMM_SPIKES, partition=key))
+
+
+def _resources(anatomy_dir, source) -> dict:
+    return {
+        "deepsif_paths": DeepsifPaths(anatomy_dir=str(anatomy_dir), source_dir=str(source)),
+        "octave": OctaveResource(),
+    }
+
+
+@requires_octave
+def test_asset_uses_materialized_regions_with_clips(make_source, anatomy_dir):
+    # clips on disk for 3, 4, 6; partitions 3, 4, 5 materialized (5 has no clips, 6 is not done)
+    source = make_source({3: 2, 4: 1, 6: 2}, "dagster")
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("regions", ["3", "4", "5", "6"])
+        _mark_done(instance, ["3", "4", "5"])
+        result = dg.materialize(
+            [synthetic_source],
+            instance=instance,
+            resources=_resources(anatomy_dir, source),
+            run_config={"ops": {"synthetic_source": {"config": {"mode": "test", "seed": 3}}}},
+        )
+        assert result.success
+        metadata = result.asset_materializations_for_node("synthetic_source")[0].metadata
+    assert metadata["regions_used"].value == [3, 4]
+    assert metadata["clips_per_region"].value == {"3": 2, "4": 1}
+    assert metadata["regions_skipped_too_few_clips"].value == {"5": 0}
+    assert metadata["n_samples"].value == 4 * 3 * 2
+    assert metadata["dis_matrix_derived"].value is True
+    assert "stand-in" in metadata["mag_change_basis"].value
+    assert metadata["plot_distributions"].value.startswith("![")
+    out = scipy.io.loadmat(source / "test_sample_source1.mat")
+    assert set(np.unique(out["selected_region"][:, :, 0])) == {3, 4}
+    assert (source / "test_sample_nmm.h5").is_file()
+
+
+def test_asset_without_materialized_regions_fails_clearly(tmp_path, anatomy_dir):
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [synthetic_source],
+            instance=instance,
+            resources=_resources(anatomy_dir, tmp_path),
+            raise_on_error=False,
+        )
+        assert not result.success
+        failure = result.get_step_failure_events()[0].step_failure_data.error
+        assert "no nmm_spikes partition is materialized" in failure.to_string()
+
+
+def test_automation_fires_after_some_regions_without_waiting_for_all():
+    @dg.asset(key=NMM_SPIKES, partitions_def=regions_partitions)
+    def nmm_spikes_stand_in() -> None:
+        return None
+
+    # resources are needed to load the definitions, not used: nothing is executed here
+    assets = dg.Definitions(
+        assets=[nmm_spikes_stand_in, synthetic_source],
+        resources={"deepsif_paths": DeepsifPaths(), "octave": OctaveResource()},
+    )
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("regions", [str(r) for r in range(10)])
+        first = dg.evaluate_automation_conditions(defs=assets, instance=instance)
+        assert first.total_requested == 0
+        _mark_done(instance, ["0", "1"])  # 8 of 10 regions never materialized
+        second = dg.evaluate_automation_conditions(defs=assets, instance=instance, cursor=first.cursor)
+        assert second.get_requested_partitions(synthetic_source.key) == {None}
+        third = dg.evaluate_automation_conditions(defs=assets, instance=instance, cursor=second.cursor)
+        assert third.total_requested == 0  # handled; fires again only after another region updates
+
+
+def test_definitions_load_with_project_resources():
+    from deepsif_assets.resources import DEEPSIF_RESOURCES
+
+    dg.Definitions.validate_loadable(dg.Definitions.merge(defs, dg.Definitions(resources=DEEPSIF_RESOURCES)))

@@ -1,0 +1,207 @@
+"""The Octave generator through the pure pipeline: layout, patches, determinism, clip policy, errors."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+import scipy.io
+from clipfactory import N_REGIONS, full_counts, requires_octave
+
+from deepsif_assets.synthetic.anatomy import AnatomyError
+from deepsif_assets.synthetic.clips import NoClipsError
+from deepsif_assets.synthetic.pipeline import SyntheticRequest, build_synthetic_source
+
+PAD = 15213
+
+pytestmark = requires_octave
+
+
+def test_shapes_padding_and_ordering(full_run):
+    result, out, _ = full_run
+    n_iter, n_sources = 3, 2
+    n = 4 * n_iter * N_REGIONS
+    assert out["selected_region"].shape == (n, n_sources, 70)
+    assert out["mag_change"].shape == (n, n_sources, 70)
+    assert out["scale_ratio"].shape == (n, n_sources, 2)
+    for name in ("nmm_idx", "random_samples"):
+        assert out[name].shape == (n, n_sources)
+    assert out["current_snr"].shape == (n, 1)
+    np.testing.assert_array_equal(out["current_snr"].ravel(), np.tile([5, 10, 15, 20], n // 4))
+    np.testing.assert_array_equal(out["sensor_snr"], out["current_snr"])
+    assert result.n_samples == n
+
+    sel = out["selected_region"]
+    pad = sel == PAD
+    # padding only at the tail, real ids are 0-based regions, no repeats
+    assert not np.any(pad[:, :, :-1] & ~pad[:, :, 1:])
+    assert np.all((sel[~pad] >= 0) & (sel[~pad] < N_REGIONS))
+    assert np.all(np.isin(out["mag_change"] == PAD, [True, False]))
+    np.testing.assert_array_equal(out["mag_change"] == PAD, pad)
+    # row s = rep + 4*(kk-1) + 4*n_iter*(ii-1): source 1 is centred on region ii for 4*n_iter consecutive rows
+    np.testing.assert_array_equal(sel[:, 0, 0], np.repeat(np.arange(N_REGIONS), 4 * n_iter))
+    # the 4 copies of one (centre, variation) share their patches
+    np.testing.assert_array_equal(sel[0::4], sel[3::4])
+
+
+def test_patches_connected_and_bounded(full_run, neighbours):
+    _, out, _ = full_run
+    sel = out["selected_region"]
+    unique_patches = {tuple(int(x) for x in row if x != PAD) for row in sel[::4].reshape(-1, 70)}
+    sizes = [len(p) for p in unique_patches]
+    assert max(sizes) <= 70 and min(sizes) >= 2
+    for patch in unique_patches:
+        assert len(set(patch)) == len(patch)
+        members = set(patch)
+        seen, stack = {patch[0]}, [patch[0]]
+        while stack:
+            for j in neighbours[stack.pop()] & members:
+                if j not in seen:
+                    seen.add(j)
+                    stack.append(j)
+        assert seen == members, f"patch {patch} is not connected through nbs"
+
+
+def test_clip_choice_respects_counts(full_run):
+    result, out, _ = full_run
+    counts = full_counts()
+    centres = out["selected_region"][:, :, 0].astype(int)
+    samples = out["random_samples"].astype(int)
+    available = np.minimum(10, np.vectorize(counts.get)(centres))
+    assert np.all(samples >= 1) and np.all(samples <= available)
+    # a region with one clip always uses nmm_1; one with 12 clips is capped at nper = 10 but uses several
+    assert np.all(samples[centres == 6] == 1)
+    assert samples[centres == 0].max() > 3 and samples[centres == 0].max() <= 10
+    # nmm_idx points into the region-major clip store: offset of the centre + k - 1
+    offsets = np.concatenate([[0], np.cumsum([counts[r] for r in range(N_REGIONS)])[:-1]])
+    np.testing.assert_array_equal(out["nmm_idx"], offsets[centres] + samples - 1)
+    assert result.regions_underfilled == {r: n for r, n in counts.items() if n < 10}
+
+
+def _independent_dis(anatomy_dir):
+    pos = scipy.io.loadmat(anatomy_dir / "fs_cortex_20k.mat")["pos"].astype(float)
+    rm = scipy.io.loadmat(anatomy_dir / "fs_cortex_20k_region_mapping.mat")["rm"].ravel().astype(int)
+    centroids = np.array([pos[rm == r].mean(axis=0) for r in range(N_REGIONS)])
+    return np.linalg.norm(centroids[:, None, :] - centroids[None, :, :], axis=2)
+
+
+def _original_alpha(clip, patch, fwd, snrs, window_fixed=True):
+    """The original find_alpha + calcualate_SNR, brute force (all columns projected)."""
+    data = clip.astype(np.float64)
+    centre = patch[0]
+    shape = data[:, centre] / data[:, centre].max()
+    peak = int(np.argmax(shape)) + 1  # 1-based
+    lo, hi = max(peak - 50, 1), min(peak + 50, 500)
+    rows = np.arange(lo, hi + 1) - 1
+    data[:, patch] = shape[:, None]
+    sig = data[:, patch] @ fwd[:, patch].T
+    others = np.setdiff1d(np.arange(data.shape[1]), patch)
+    noise = data[:, others] @ fwd[:, others].T
+    sig -= sig.mean(axis=0)
+    noise -= noise.mean(axis=0)
+    ps = np.sum(sig[rows] ** 2) / rows.size
+    pn = np.sum(noise[rows] ** 2) / rows.size
+    return np.sqrt(10 ** (np.asarray(snrs) / 10) * pn / ps)
+
+
+def test_scale_ratio_and_mag_change_match_numpy(full_run, anatomy_dir):
+    _, out, source = full_run
+    fwd = scipy.io.loadmat(anatomy_dir / "leadfield_75_20k.mat")["fwd"].astype(float)
+    dis = _independent_dis(anatomy_dir)
+    point_05 = float(out["point_05"].ravel()[0])
+    assert 40 <= point_05 <= 60
+    sigma = 0.8493 * point_05
+    rng = np.random.default_rng(123)
+    n = out["selected_region"].shape[0]
+    for s in rng.choice(n, 25, replace=False):
+        for k in range(2):
+            patch = [int(x) for x in out["selected_region"][s, k] if x != PAD]
+            clip_no = int(out["random_samples"][s, k])
+            clip = scipy.io.loadmat(source / "nmm_spikes" / f"a{patch[0]}" / f"nmm_{clip_no}.mat")["data"]
+            expected = _original_alpha(clip, patch, fwd, [10, 15])
+            np.testing.assert_allclose(out["scale_ratio"][s, k], expected, rtol=1e-5)
+            decay = np.exp(-(dis[patch[0], patch] ** 2) / (2 * sigma**2))
+            np.testing.assert_allclose(out["mag_change"][s, k, : len(patch)], decay, rtol=1e-9, atol=1e-12)
+            assert out["mag_change"][s, k, 0] == 1.0
+
+
+def test_seed_determinism_train_mode(make_source, octave, anatomy_dir):
+    counts = {2: 3, 40: 1, 500: 2}
+    runs = []
+    for name, seed in (("a", 5), ("b", 5), ("c", 6)):
+        source = make_source(counts, f"seed_{name}")
+        result = build_synthetic_source(
+            SyntheticRequest(
+                anatomy_dir, source, (2, 40, 500), mode="train", seed=seed, write_clip_store=False
+            ),
+            octave.call,
+        )
+        runs.append(scipy.io.loadmat(result.output_file))
+    first, same, other = runs
+    assert first["selected_region"].shape == (4 * 48 * 3, 2, 70)
+    assert first["scale_ratio"].shape == (4 * 48 * 3, 2, 6)
+    for name in ("selected_region", "nmm_idx", "random_samples", "scale_ratio", "mag_change", "current_snr"):
+        np.testing.assert_array_equal(first[name], same[name], err_msg=name)
+    assert not np.array_equal(first["selected_region"], other["selected_region"])
+    assert not np.array_equal(first["random_samples"], other["random_samples"])
+    # train mode sweeps each centre's candidates: source-1 patches of one centre differ across variations
+    centre_rows = first["selected_region"][: 4 * 48 : 4, 0]
+    assert len({tuple(r) for r in centre_rows}) > 10
+
+
+def test_clip_store_rows_match_clip_files(make_source, octave, anatomy_dir):
+    import h5py
+
+    counts = {10: 2, 11: 4, 300: 1}
+    source = make_source(counts, "store")
+    result = build_synthetic_source(
+        SyntheticRequest(anatomy_dir, source, (10, 11, 300, 301), mode="test"), octave.call
+    )
+    assert result.regions_used == [10, 11, 300]
+    assert result.regions_skipped == {301: 0}
+    out = scipy.io.loadmat(result.output_file)
+    with h5py.File(source / "test_sample_nmm.h5", "r") as h5:
+        assert h5["data"].shape == (7, 500, N_REGIONS)
+        np.testing.assert_array_equal(h5["region"][:], [10, 10, 11, 11, 11, 11, 300])
+        assert "nmm_idx" in h5.attrs["nmm_idx_formula"]
+        for s in (0, 5, 17, 30):
+            for k in range(2):
+                centre = int(out["selected_region"][s, k, 0])
+                clip_file = (
+                    source / "nmm_spikes" / f"a{centre}" / f"nmm_{int(out['random_samples'][s, k])}.mat"
+                )
+                np.testing.assert_array_equal(
+                    h5["data"][int(out["nmm_idx"][s, k])], scipy.io.loadmat(clip_file)["data"]
+                )
+
+
+def test_faithful_window_errors_near_clip_edge(tmp_path, octave, anatomy_dir):
+    import clipfactory
+
+    from resources.octave import OctaveError
+
+    clipfactory.write_clip(tmp_path / "nmm_spikes" / "a7" / "nmm_1.mat", region=7, peak=20)
+    request = dict(anatomy_dir=anatomy_dir, source_dir=tmp_path, candidate_regions=(7,), mode="test")
+    with pytest.raises(OctaveError, match="faithful_window"):
+        build_synthetic_source(
+            SyntheticRequest(**request, faithful_window=True, write_clip_store=False), octave.call
+        )
+    result = build_synthetic_source(SyntheticRequest(**request, write_clip_store=False), octave.call)
+    assert np.all(np.isfinite(scipy.io.loadmat(result.output_file)["scale_ratio"]))
+
+
+def test_no_clips_is_a_clear_error(tmp_path, octave, anatomy_dir):
+    (tmp_path / "nmm_spikes" / "a3").mkdir(parents=True)
+    with pytest.raises(NoClipsError, match=r"nmm_spikes/a<r>/nmm_<k>\.mat"):
+        build_synthetic_source(SyntheticRequest(anatomy_dir, tmp_path, (3, 4), mode="test"), octave.call)
+    assert not (tmp_path / "test_sample_source1.mat").exists()
+
+
+@pytest.mark.parametrize("missing", ["fs_cortex_20k_inflated.mat", "leadfield_75_20k.mat"])
+def test_missing_anatomy_is_a_clear_error(tmp_path, make_source, octave, anatomy_dir, missing):
+    partial = tmp_path / "anatomy"
+    shutil.copytree(anatomy_dir, partial, ignore=shutil.ignore_patterns(missing, "*.zip"))
+    source = make_source({1: 1}, "missing_anatomy")
+    with pytest.raises(AnatomyError, match=missing):
+        build_synthetic_source(SyntheticRequest(partial, source, (1,), mode="test"), octave.call)

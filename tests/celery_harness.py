@@ -1,0 +1,287 @@
+"""Start and stop a real loopback Redis server and real ``dagster-celery`` workers for tests.
+
+Every process is started in its own session (process group) and killed as a group on exit, so nothing is left
+behind even when a worker has forked pool children or Octave sessions. All waits are bounded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from neuro_pipelines.project import PROJECT_ROOT
+
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+VENV_BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def stop_process_group(process: subprocess.Popen, grace_s: float = 10.0) -> None:
+    """SIGTERM the process's group, then SIGKILL it if anything is still alive after ``grace_s``; reap."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=grace_s)
+    # The leader may be gone while pool children or Octave still run in its group: always finish with SIGKILL.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=5)
+
+
+def redis_ping(port: int, timeout: float = 1.0) -> bool:
+    """True if a Redis server answers PING on the loopback ``port``."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def running_redis(work_dir: Path, timeout_s: float = 20.0) -> Iterator[str]:
+    """A throw-away ``redis-server`` on a free loopback port, without persistence; yields its URL."""
+    if not Path(REDIS_SERVER).exists():
+        raise FileNotFoundError(f"redis-server not found at {REDIS_SERVER} (Debian package `redis-server`)")
+    port = free_port()
+    work_dir.mkdir(parents=True, exist_ok=True)
+    log = open(work_dir / "redis.log", "w")  # noqa: SIM115 - closed in finally
+    process = subprocess.Popen(
+        [
+            REDIS_SERVER,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(work_dir),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not redis_ping(port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"redis-server did not start:\n{(work_dir / 'redis.log').read_text()[-2000:]}"
+                )
+            time.sleep(0.1)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        stop_process_group(process)
+        log.close()
+
+
+@dataclass
+class CeleryWorker:
+    name: str
+    process: subprocess.Popen
+    log_path: Path
+
+    @property
+    def hostname(self) -> str:
+        # `dagster-celery worker start -n NAME` names the Celery node NAME@<host>.
+        return f"{self.name}@{socket.gethostname()}"
+
+
+def worker_env(dagster_home: Path, broker_url: str) -> dict[str, str]:
+    """Environment of a worker: the shared instance, the broker, and this venv's ``celery`` on PATH."""
+    return {
+        **os.environ,
+        "DAGSTER_HOME": str(dagster_home),
+        "DAGSTER_CELERY_BROKER_URL": broker_url,
+        "DAGSTER_CELERY_BACKEND_URL": broker_url,
+        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
+    }
+
+
+def ping_workers(broker_url: str, hostnames: Sequence[str], timeout_s: float = 2.0) -> set[str]:
+    """The subset of ``hostnames`` that answered a Celery control ping through the broker."""
+    from celery import Celery
+
+    app = Celery("ping", broker=broker_url, backend=broker_url)
+    try:
+        replies = app.control.ping(destination=list(hostnames), timeout=timeout_s) or []
+    finally:
+        app.close()
+    return {name for reply in replies for name in reply}
+
+
+@contextlib.contextmanager
+def running_celery_workers(
+    names: Sequence[str],
+    dagster_home: Path,
+    broker_url: str,
+    config_yaml: Path,
+    log_dir: Path,
+    ready_timeout_s: float = 90.0,
+) -> Iterator[list[CeleryWorker]]:
+    """``dagster-celery worker start`` once per name (concurrency 1 each); yields when all answer a ping."""
+    import dagster as dg
+
+    # Create the instance's SQLite storage once, before the workers race to create the same tables.
+    with dg.DagsterInstance.from_config(str(dagster_home)):
+        pass
+    env = worker_env(dagster_home, broker_url)
+    workers: list[CeleryWorker] = []
+    logs = []
+    try:
+        for name in names:
+            log_path = log_dir / f"worker-{name}.log"
+            log = open(log_path, "w")  # noqa: SIM115 - closed in finally
+            logs.append(log)
+            command = [
+                str(VENV_BIN / "dagster-celery"),
+                "worker",
+                "start",
+                "-A",
+                "dagster_celery.app",
+                "-y",
+                str(config_yaml),
+                "-n",
+                name,
+                "--loglevel",
+                "INFO",
+                "--",
+                "--concurrency",
+                "1",
+                "--without-gossip",
+                "--without-mingle",
+            ]
+            process = subprocess.Popen(
+                command,
+                cwd=PROJECT_ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            workers.append(CeleryWorker(name=name, process=process, log_path=log_path))
+        expected = {worker.hostname for worker in workers}
+        deadline = time.monotonic() + ready_timeout_s
+        answered: set[str] = set()
+        while answered != expected:
+            for worker in workers:
+                if worker.process.poll() is not None:
+                    raise RuntimeError(
+                        f"worker {worker.name} exited early:\n{worker.log_path.read_text()[-3000:]}"
+                    )
+            if time.monotonic() > deadline:
+                tails = "\n".join(f"--- {w.name}\n{w.log_path.read_text()[-1500:]}" for w in workers)
+                raise RuntimeError(
+                    f"workers not ready after {ready_timeout_s}s (answered {answered}):\n{tails}"
+                )
+            answered = ping_workers(broker_url, sorted(expected))
+        yield workers
+    finally:
+        for worker in workers:
+            stop_process_group(worker.process)
+        for log in logs:
+            log.close()
+
+
+@dataclass
+class RunOutcome:
+    partition: str
+    returncode: int | None
+    output: str
+
+    @property
+    def report(self) -> dict:
+        """The JSON line printed by :func:`main` (run id, success), or {} if the run process died first."""
+        for line in reversed(self.output.splitlines()):
+            if line.startswith("{"):
+                with contextlib.suppress(json.JSONDecodeError):
+                    return json.loads(line)
+        return {}
+
+
+def execute_partitions_concurrently(
+    job_ref: str,
+    partition_keys: Sequence[str],
+    run_config: dict,
+    env: dict[str, str],
+    log_dir: Path,
+    timeout_s: float,
+) -> list[RunOutcome]:
+    """One run process per partition, all at once (``python -m tests.celery_harness``); bounded by ``timeout_s``.
+
+    Runs are separate processes, as under a run launcher; ``execute_job`` from threads of one process hangs.
+    """
+    config_path = log_dir / "run_config.json"
+    config_path.write_text(json.dumps(run_config))
+    processes: dict[str, tuple[subprocess.Popen, Path]] = {}
+    try:
+        for key in partition_keys:
+            log_path = log_dir / f"run-{key}.log"
+            with open(log_path, "w") as log:
+                processes[key] = (
+                    subprocess.Popen(
+                        [sys.executable, "-m", "tests.celery_harness", job_ref, key, str(config_path)],
+                        cwd=PROJECT_ROOT,
+                        env=env,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    ),
+                    log_path,
+                )
+        deadline = time.monotonic() + timeout_s
+        outcomes = []
+        for key, (process, log_path) in processes.items():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            outcomes.append(RunOutcome(key, process.poll(), log_path.read_text()))
+        return outcomes
+    finally:
+        for process, _ in processes.values():
+            stop_process_group(process, grace_s=5.0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m tests.celery_harness MODULE:FUNCTION PARTITION RUN_CONFIG_JSON``: one run in $DAGSTER_HOME."""
+    import importlib
+
+    import dagster as dg
+
+    job_ref, partition, config_path = argv if argv is not None else sys.argv[1:]
+    module_name, function_name = job_ref.split(":")
+    job_fn = getattr(importlib.import_module(module_name), function_name)
+    run_config = json.loads(Path(config_path).read_text())
+    with dg.DagsterInstance.get() as instance:
+        result = dg.execute_job(
+            dg.reconstructable(job_fn),
+            instance,
+            run_config=run_config,
+            tags={"dagster/partition": partition},
+            raise_on_error=False,
+        )
+        print(json.dumps({"run_id": result.run_id, "success": result.success}))
+    return 0 if result.success else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

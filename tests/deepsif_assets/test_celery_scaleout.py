@@ -1,0 +1,197 @@
+"""Region partitions through the real Celery executor: loopback Redis, two ``dagster-celery`` workers, real assets.
+
+The same partitions are materialized in-process into another source folder; the clips and markers the workers
+wrote must be identical. Plus fast checks of the job's configuration and the ``deploy/celery`` files.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pytest
+import scipy.io
+import yaml
+
+from deepsif_assets import scaleout
+from deepsif_assets.assets import nmm_spikes, raw_nmm
+from neuro_pipelines.project import PROJECT_ROOT
+from resources.deepsif_paths import DeepsifPaths
+from resources.octave import OctaveResource
+from tests.celery_harness import (
+    REDIS_SERVER,
+    execute_partitions_concurrently,
+    running_celery_workers,
+    running_redis,
+    worker_env,
+)
+
+DEPLOY_CELERY = PROJECT_ROOT / "deploy" / "celery"
+REGIONS = ["0", "1", "2"]
+# Short but not trivial: 2 × 5 s of one noise setting gives a few clips per region (1, 4 and 2 observed).
+SHORT_CONFIG = {
+    "raw_nmm": {"config": {"segment_ms": 5000.0, "n_segments": 2, "dt": 0.5, "iterations": [0]}},
+    "nmm_spikes": {"config": {"iterations": [0]}},
+}
+WORKERS = ["deepsif-a", "deepsif-b"]
+
+
+# ---- fast checks -----------------------------------------------------------------------------------------------
+def test_executor_config_reads_the_environment_at_run_time():
+    env = {scaleout.BROKER_ENV: "redis://broker:6379/0"}
+    resolved = scaleout.celery_executor_config({}, env)
+    assert resolved["broker"] == resolved["backend"] == "redis://broker:6379/0"
+    assert resolved["config_source"]["task_acks_late"] is True
+
+    env[scaleout.BACKEND_ENV] = "redis://broker:6379/1"
+    explicit = scaleout.celery_executor_config(
+        {"broker": "redis://other:1/0", "config_source": {"worker_prefetch_multiplier": 4}}, env
+    )
+    assert (explicit["broker"], explicit["backend"]) == ("redis://other:1/0", "redis://broker:6379/1")
+    assert explicit["config_source"]["worker_prefetch_multiplier"] == 4
+    assert scaleout.celery_executor_config({}, {})["broker"] == scaleout.DEFAULT_BROKER_URL
+
+
+def test_definitions_load_and_merge_without_a_broker(monkeypatch):
+    monkeypatch.delenv(scaleout.BROKER_ENV, raising=False)
+    monkeypatch.delenv(scaleout.BACKEND_ENV, raising=False)
+    from neuro_pipelines.definitions import defs as root_defs
+
+    # What the lead does in neuro_pipelines/definitions.py: merge `scaleout.defs` into the root definitions.
+    merged = dg.Definitions.merge(root_defs, scaleout.defs)
+    dg.Definitions.validate_loadable(merged)
+    job = merged.resolve_job_def(scaleout.JOB_NAME)
+    assert job.executor_def.name == "celery"
+    assert {key.to_user_string() for key in job.asset_layer.executable_asset_keys} == set(
+        scaleout.REGION_ASSETS
+    )
+    assert job.partitions_def == dg.DynamicPartitionsDefinition(name="regions")
+
+
+def test_deploy_files_match_the_code():
+    worker_yaml = yaml.safe_load((DEPLOY_CELERY / "celery.yaml").read_text())
+    assert worker_yaml["execution"]["config"]["config_source"] == scaleout.CELERY_SETTINGS
+
+    job = scaleout.deepsif_regions_celery_job()
+    run_config = yaml.safe_load((DEPLOY_CELERY / "run_config_regions.yaml").read_text())
+    validation = dg.validate_run_config(job, run_config)
+    assert validation["ops"]["raw_nmm"]["config"]["n_segments"] == 20
+    # Dagster's own validation of an instance's dagster.yaml (PostgreSQL itself is not available here).
+    from dagster._core.instance.config import dagster_instance_config
+
+    instance_config, _ = dagster_instance_config(str(DEPLOY_CELERY))
+    assert set(instance_config["storage"]) == {"postgres"}
+    assert instance_config["run_coordinator"]["class"] == "QueuedRunCoordinator"
+    assert instance_config["run_retries"]["retry_on_asset_or_op_failure"] is False
+
+
+# ---- the real thing ----------------------------------------------------------------------------------------------
+def mat_tree(root: Path) -> dict[str, dict[str, np.ndarray]]:
+    """Every MAT file under ``root`` (relative path → its variables), plus any other file as raw bytes."""
+    tree: dict[str, dict[str, np.ndarray]] = {}
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        relative = str(path.relative_to(root))
+        if path.suffix == ".mat":
+            tree[relative] = {k: v for k, v in scipy.io.loadmat(path).items() if not k.startswith("__")}
+        else:
+            tree[relative] = {"bytes": np.frombuffer(path.read_bytes(), dtype=np.uint8)}
+    return tree
+
+
+def materialize_in_process(source_dir: Path) -> None:
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("regions", REGIONS)
+        for key in REGIONS:
+            result = dg.materialize(
+                [raw_nmm, nmm_spikes],
+                instance=instance,
+                partition_key=key,
+                resources={
+                    "deepsif_paths": DeepsifPaths(source_dir=str(source_dir)),
+                    "octave": OctaveResource(),
+                },
+                run_config={"ops": SHORT_CONFIG},
+            )
+            assert result.success
+
+
+def step_workers(instance: dg.DagsterInstance, run_id: str) -> dict[str, str]:
+    """Step key → the Celery worker that ran it, from the engine event each worker writes when it starts a step."""
+    workers = {}
+    for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):
+        metadata = record.dagster_event.engine_event_data.metadata
+        if record.step_key and "Celery worker" in metadata:
+            workers[record.step_key] = metadata["Celery worker"].value
+    return workers
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("octave-cli") is None, reason="GNU Octave (octave-cli) is not installed")
+@pytest.mark.skipif(not Path(REDIS_SERVER).exists(), reason="redis-server is not installed")
+def test_region_partitions_run_on_celery_workers_and_match_in_process(tmp_path, monkeypatch):
+    started = time.monotonic()
+    reference_dir = tmp_path / "source-in-process"
+    materialize_in_process(reference_dir)
+
+    from neuro_pipelines.instance_setup import ensure_instance
+
+    home = tmp_path / "dagster_home"
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    ensure_instance(home)  # the project's dagster.yaml: run queue, pools tvb/octave limited to the cores
+    celery_dir = tmp_path / "source-celery"
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    run_config = {
+        # No broker here: the run takes it from $DAGSTER_CELERY_BROKER_URL (the deployment's default path).
+        "execution": {"config": {}},
+        "ops": SHORT_CONFIG,
+        "resources": {"deepsif_paths": {"config": {"source_dir": str(celery_dir)}}},
+    }
+    with running_redis(tmp_path / "redis") as broker_url:
+        with running_celery_workers(
+            WORKERS, home, broker_url, DEPLOY_CELERY / "celery.yaml", logs
+        ) as workers:
+            with dg.DagsterInstance.from_config(str(home)) as instance:
+                instance.add_dynamic_partitions("regions", REGIONS)
+            outcomes = execute_partitions_concurrently(
+                "deepsif_assets.scaleout:deepsif_regions_celery_job",
+                REGIONS,
+                run_config,
+                worker_env(home, broker_url),
+                logs,
+                timeout_s=120,
+            )
+        for outcome in outcomes:
+            assert outcome.returncode == 0 and outcome.report.get("success"), (
+                f"run of region {outcome.partition} failed:\n{outcome.output[-4000:]}"
+            )
+
+    hostnames = {worker.hostname for worker in workers}
+    used = set()
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        for outcome in outcomes:
+            ran_on = step_workers(instance, outcome.report["run_id"])
+            assert set(ran_on) == set(scaleout.REGION_ASSETS), f"region {outcome.partition}: {ran_on}"
+            assert set(ran_on.values()) <= hostnames
+            used |= set(ran_on.values())
+        for asset in scaleout.REGION_ASSETS:
+            assert instance.get_materialized_partitions(dg.AssetKey(asset)) == set(REGIONS)
+    # Concurrent runs and one task per worker at a time (late ack, prefetch 1): both workers must have worked.
+    assert used == hostnames
+    # The workers' own logs agree: six step tasks received and succeeded between them.
+    worker_logs = "".join(worker.log_path.read_text() for worker in workers)
+    assert worker_logs.count("Task execute_plan[") >= 2 * len(REGIONS)
+    assert worker_logs.count("] succeeded in ") == 2 * len(REGIONS)
+
+    reference, distributed = mat_tree(reference_dir), mat_tree(celery_dir)
+    assert sorted(distributed) == sorted(reference)
+    assert any("/a1/nmm_" in name for name in reference), "expected clips for region 1 with this config"
+    for name, variables in reference.items():
+        assert sorted(distributed[name]) == sorted(variables), name
+        for variable, value in variables.items():
+            np.testing.assert_array_equal(distributed[name][variable], value, err_msg=f"{name}:{variable}")
+    assert not (celery_dir / "raw_nmm" / "a0").exists()  # cleaned up on the worker as in-process
+    print(f"celery scale-out test: {time.monotonic() - started:.1f} s")

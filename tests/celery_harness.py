@@ -23,6 +23,7 @@ from neuro_pipelines.project import PROJECT_ROOT
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 VENV_BIN = Path(sys.executable).parent
+START_WORKER_SCRIPT = PROJECT_ROOT / "deploy" / "celery" / "start_worker.sh"
 
 
 def free_port() -> int:
@@ -135,11 +136,11 @@ def running_celery_workers(
     names: Sequence[str],
     dagster_home: Path,
     broker_url: str,
-    config_yaml: Path,
     log_dir: Path,
+    start_script: Path = START_WORKER_SCRIPT,
     ready_timeout_s: float = 90.0,
 ) -> Iterator[list[CeleryWorker]]:
-    """``dagster-celery worker start`` once per name (concurrency 1 each); yields when all answer a ping."""
+    """``start_script NAME 1`` once per name (one slot each); yields when all answer a ping through the broker."""
     import dagster as dg
 
     # Create the instance's SQLite storage once, before the workers race to create the same tables.
@@ -153,24 +154,8 @@ def running_celery_workers(
             log_path = log_dir / f"worker-{name}.log"
             log = open(log_path, "w")  # noqa: SIM115 - closed in finally
             logs.append(log)
-            command = [
-                str(VENV_BIN / "dagster-celery"),
-                "worker",
-                "start",
-                "-A",
-                "dagster_celery.app",
-                "-y",
-                str(config_yaml),
-                "-n",
-                name,
-                "--loglevel",
-                "INFO",
-                "--",
-                "--concurrency",
-                "1",
-                "--without-gossip",
-                "--without-mingle",
-            ]
+            # The deployment's own start script (env + `dagster-celery worker start -y deploy/celery/celery.yaml`).
+            command = ["bash", str(start_script), name, "1"]
             process = subprocess.Popen(
                 command,
                 cwd=PROJECT_ROOT,

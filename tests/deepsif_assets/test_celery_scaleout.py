@@ -151,9 +151,7 @@ def test_region_partitions_run_on_celery_workers_and_match_in_process(tmp_path, 
         "resources": {"deepsif_paths": {"config": {"source_dir": str(celery_dir)}}},
     }
     with running_redis(tmp_path / "redis") as broker_url:
-        with running_celery_workers(
-            WORKERS, home, broker_url, DEPLOY_CELERY / "celery.yaml", logs
-        ) as workers:
+        with running_celery_workers(WORKERS, home, broker_url, logs) as workers:
             with dg.DagsterInstance.from_config(str(home)) as instance:
                 instance.add_dynamic_partitions("regions", REGIONS)
             outcomes = execute_partitions_concurrently(

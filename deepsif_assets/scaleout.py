@@ -24,12 +24,11 @@ BACKEND_ENV = "DAGSTER_CELERY_BACKEND_URL"
 DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/0"
 REGION_ASSETS = ("raw_nmm", "nmm_spikes")
 
-# A simulation step can run for hours. Redis re-delivers a message that is not acknowledged within the visibility
-# timeout, so it must exceed the longest step; `acks_late` + prefetch 1 make a busy worker hold no second task
-# (a free worker takes it instead) and let a task whose worker died be re-delivered.
+# `acks_late` + prefetch 1: a busy worker holds no second task, so a free worker takes it. A step can run for hours
+# and Redis re-delivers a message not acknowledged within the visibility timeout, so that must exceed the longest
+# step. A killed pool process fails its step (no re-delivery loop of a step that kills its worker, e.g. by OOM).
 CELERY_SETTINGS: dict[str, Any] = {
     "task_acks_late": True,
-    "task_reject_on_worker_lost": True,
     "worker_prefetch_multiplier": 1,
     "broker_connection_retry_on_startup": True,
     "broker_transport_options": {

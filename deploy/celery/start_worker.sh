@@ -22,7 +22,8 @@ export DAGSTER_CELERY_BACKEND_URL="${DAGSTER_CELERY_BACKEND_URL:-$DAGSTER_CELERY
 # Steps import the code location from the repository; numerical libraries get one thread per worker slot.
 export PYTHONPATH="${repo_dir}${PYTHONPATH:+:$PYTHONPATH}"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"
-export PATH="${repo_dir}/.venv/bin:${PATH}"   # `dagster-celery` runs `celery` from PATH
+venv="${NEURO_PIPELINES_VENV:-${repo_dir}/.venv}"
+export PATH="${venv}/bin:${PATH}"   # `dagster-celery` runs `celery` from PATH
 
 cd "$repo_dir"
 exec dagster-celery worker start \

@@ -88,6 +88,31 @@ def test_deploy_files_match_the_code():
     assert instance_config["run_retries"]["retry_on_asset_or_op_failure"] is False
 
 
+def test_kubernetes_files_agree_with_each_other_and_the_code():
+    """Not a cluster test (none here): the Helm values, the PVC and the image refer to the same things."""
+    deploy = PROJECT_ROOT / "deploy"
+    values = yaml.safe_load((deploy / "k8s" / "values.yaml").read_text())
+    claim = yaml.safe_load((deploy / "k8s" / "shared-data-pvc.yaml").read_text())["metadata"]["name"]
+    (code,) = values["dagster-user-deployments"]["deployments"]
+    launcher = values["runLauncher"]["config"]["k8sRunLauncher"]
+    assert values["runLauncher"]["type"] == "K8sRunLauncher"
+    assert code["dagsterApiGrpcArgs"] == ["--module-name", "neuro_pipelines.definitions"]
+    for pod in (code, launcher):
+        assert [v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"]] == [claim]
+        assert [m["mountPath"] for m in pod["volumeMounts"]] == ["/data"]
+    assert values["dagsterDaemon"]["runRetries"]["retryOnAssetOrOpFailure"] is False
+
+    # The image must hold every package the project declares plus the folders the code reads at run time.
+    import tomllib
+
+    pyproject = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())
+    packages = {p.rstrip("*") for p in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]}
+    dockerfile = (deploy / "Dockerfile").read_text()
+    copied = {line.split()[1] for line in dockerfile.splitlines() if line.startswith("COPY ")}
+    assert packages | {"matlab", "data"} <= copied
+    assert "octave-signal" in dockerfile
+
+
 # ---- the real thing ----------------------------------------------------------------------------------------------
 def mat_tree(root: Path) -> dict[str, dict[str, np.ndarray]]:
     """Every MAT file under ``root`` (relative path → its variables), plus any other file as raw bytes."""

@@ -127,11 +127,30 @@ def legacy_normals(key, pos, gauss, n_total, lo, hi, out):
                     keep_r2[k - q_lo] = r2
                 k += 1
             continue
+        # blocks wholly before/after the kept pairs and not ending the draw: only count acceptances
+        # (vectorisable, no stores); the pairs to keep and the final pair go through the scan below
+        # (a slice indexed from a range: no negative-index handling per load)
+        block = key[_N + p : _N + p + 4 * n_groups]
+        n_accepted = 0
+        for g in range(n_groups):
+            u1 = (float(block[4 * g] >> 5) * 67108864.0 + float(block[4 * g + 1] >> 6)) / 9007199254740992.0
+            u2 = (
+                float(block[4 * g + 2] >> 5) * 67108864.0 + float(block[4 * g + 3] >> 6)
+            ) / 9007199254740992.0
+            c1 = 2.0 * u1 - 1.0
+            c2 = 2.0 * u2 - 1.0
+            cr2 = c1 * c1 + c2 * c2
+            n_accepted += 1 if (cr2 < 1.0 and cr2 != 0.0) else 0
+        if k + n_accepted < n_pairs and (k + n_accepted <= q_lo or k >= q_hi):
+            k += n_accepted
+            p += 4 * n_groups
+            continue
         # all attempts of the block at once (vectorisable), then a branch-free acceptance scan
         for g in range(n_groups):
-            b = _N + p + 4 * g
-            u1 = (float(key[b] >> 5) * 67108864.0 + float(key[b + 1] >> 6)) / 9007199254740992.0
-            u2 = (float(key[b + 2] >> 5) * 67108864.0 + float(key[b + 3] >> 6)) / 9007199254740992.0
+            u1 = (float(block[4 * g] >> 5) * 67108864.0 + float(block[4 * g + 1] >> 6)) / 9007199254740992.0
+            u2 = (
+                float(block[4 * g + 2] >> 5) * 67108864.0 + float(block[4 * g + 3] >> 6)
+            ) / 9007199254740992.0
             block_x1[g] = 2.0 * u1 - 1.0
             block_x2[g] = 2.0 * u2 - 1.0
             block_r2[g] = block_x1[g] * block_x1[g] + block_x2[g] * block_x2[g]

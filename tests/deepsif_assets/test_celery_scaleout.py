@@ -113,6 +113,35 @@ def test_kubernetes_files_agree_with_each_other_and_the_code():
     assert "octave-signal" in dockerfile
 
 
+def test_unreachable_broker_fails_the_run_clearly_and_writes_nothing(tmp_path, monkeypatch):
+    from tests.celery_harness import free_port
+
+    monkeypatch.setenv(scaleout.BROKER_ENV, f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
+    source_dir = tmp_path / "source"
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("regions", ["0"])
+        started = time.monotonic()
+        result = dg.execute_job(
+            dg.reconstructable(scaleout.deepsif_regions_celery_job),
+            instance,
+            run_config={"resources": {"deepsif_paths": {"config": {"source_dir": str(source_dir)}}}},
+            tags={"dagster/partition": "0"},
+            raise_on_error=False,
+        )
+        elapsed = time.monotonic() - started
+    assert not result.success
+    assert elapsed < 90, f"gave up only after {elapsed:.0f} s"
+    messages = "\n".join(event.message or "" for event in result.all_events)
+    assert "Encountered error during celery task submission" in messages
+    errors = [
+        event.engine_event_data.error.to_string()
+        for event in result.all_events
+        if event.is_engine_event and event.engine_event_data.error is not None
+    ]
+    assert any("Connection refused" in error for error in errors), errors
+    assert not source_dir.exists()
+
+
 # ---- the real thing ----------------------------------------------------------------------------------------------
 def mat_tree(root: Path) -> dict[str, dict[str, np.ndarray]]:
     """Every MAT file under ``root`` (relative path → its variables), plus any other file as raw bytes."""

@@ -16,6 +16,7 @@ agreement with Dagster's materialization status (the source of truth for resume)
   check therefore looks at ``nmm_spikes`` status plus intact clips, and re-runs ``raw_nmm`` when raw is gone.
 """
 
+import contextlib
 import datetime as dt
 import time
 from pathlib import Path
@@ -26,6 +27,7 @@ import numpy as np
 from deepsif_assets.config import NmmSpikesConfig, RawNmmConfig
 from deepsif_assets.measure import PeakDiskSampler, Stopwatch, process_peak_rss_bytes, self_peak_rss_bytes
 from deepsif_assets.partitions import N_FS_REGIONS, regions_partitions, validate_region_key
+from deepsif_assets.plots import activity_png, clips_overlay_png
 from deepsif_assets.regions import (
     EXTRACTION_FAILED_FLAG,
     ExtractionState,
@@ -36,9 +38,11 @@ from deepsif_assets.regions import (
     delete_raw,
     extraction_status,
     raw_is_complete,
+    region_lock,
     wipe_extraction,
 )
 from neuro_pipelines.fsutil import tree_size_bytes, write_json_atomic
+from neuro_pipelines.plots import png_markdown
 from resources.deepsif_paths import DeepsifPaths
 from resources.octave import OctaveResource
 
@@ -80,7 +84,7 @@ def raw_nmm(
         f"{params.segment_ms:g} ms at dt {params.dt:g} ms, engine {config.engine}, raw format {config.raw_format}"
     )
     started = time.perf_counter()
-    with PeakDiskSampler([layout.raw_dir]) as disk:
+    with region_lock(layout, "raw_nmm"), PeakDiskSampler([layout.raw_dir]) as disk:
         result = simulate_region(
             connectivity,
             region,
@@ -107,25 +111,36 @@ def raw_nmm(
             "python_peak_rss_bytes": self_peak_rss_bytes(),
         }
     )
+    if result.preview_mv is not None and len(result.preview_mv):
+        metadata["activity_plot"] = png_markdown(
+            activity_png(
+                result.preview_time_ms,
+                result.preview_mv,
+                f"region {region}: TVB node {result.excitable_tvb_node} after the transient (iteration "
+                f"{params.iterations[0]})",
+            ),
+            "simulated activity at the excitable node",
+        )
     return dg.MaterializeResult(metadata=metadata)
 
 
 def _record_failure(layout: RegionLayout, error: BaseException) -> None:
-    """Leave the error beside the kept raw data (debugging) — the failed step is recorded by Dagster."""
+    """Leave the error beside the kept raw data (debugging) — the failed step is recorded by Dagster.
+
+    Best effort: on a full disk this note cannot be written, and that must not hide the original error.
+    """
     if layout.raw_dir.is_dir():
-        write_json_atomic(
-            layout.raw_dir / EXTRACTION_FAILED_FLAG,
-            {"region": layout.region, "error": str(error), "at": dt.datetime.now(dt.UTC).isoformat()},
-        )
+        with contextlib.suppress(OSError):
+            write_json_atomic(
+                layout.raw_dir / EXTRACTION_FAILED_FLAG,
+                {"region": layout.region, "error": str(error), "at": dt.datetime.now(dt.UTC).isoformat()},
+            )
 
 
 def _clip_plot(layout: RegionLayout, total: int, region: int) -> dg.MetadataValue | None:
     if total == 0:
         return None
     import scipy.io
-
-    from deepsif_assets.plots import clips_overlay_png
-    from neuro_pipelines.plots import png_markdown
 
     picks = np.unique(np.linspace(1, total, num=min(total, 6)).round().astype(int))
     traces = np.stack([scipy.io.loadmat(layout.clip_path(int(k)))["data"][:, region] for k in picks])
@@ -168,7 +183,7 @@ def nmm_spikes(
     before = extraction_status(layout, config.iterations)
     adopted = False
     octave_peak_rss = None
-    with PeakDiskSampler([layout.raw_dir, layout.clip_dir]) as disk:
+    with region_lock(layout, "nmm_spikes"), PeakDiskSampler([layout.raw_dir, layout.clip_dir]) as disk:
         if not raw_is_complete(layout):
             if before.state is not ExtractionState.COMPLETE:
                 raise RegionDataError(

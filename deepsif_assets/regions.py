@@ -15,9 +15,13 @@ never leave duplicate or stale clips.
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import fcntl
+import os
 import re
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +38,41 @@ _PARTIAL_PREFIX = ".partial_"
 
 class RegionDataError(ValueError):
     """A region's files on disk are missing or inconsistent."""
+
+
+class RegionBusyError(RuntimeError):
+    """Another run is working on the same region right now."""
+
+
+@contextlib.contextmanager
+def region_lock(layout: RegionLayout, step: str) -> Iterator[None]:
+    """Hold an exclusive, non-blocking lock on one region's files for the duration of a step.
+
+    Two runs of the same region at once would otherwise wipe each other's raw data or clips. ``flock`` locks die
+    with their process, so a run killed with SIGKILL never leaves a stale lock behind.
+    """
+    path = layout.lock_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise RegionBusyError(
+                f"region {layout.region} is being processed by another run ({holder}); {step} not started. "
+                f"Wait for that run to finish (lock file {path})."
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}, step {step}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 @dataclass(frozen=True)
@@ -62,6 +101,10 @@ class RegionLayout:
 
     def clip_path(self, k: int) -> Path:
         return self.clip_dir / f"nmm_{k}.mat"
+
+    @property
+    def lock_path(self) -> Path:
+        return confined_path(self.source_dir, ".locks", f"a{self.region}.lock")
 
     def marker_path(self, iteration: int) -> Path:
         return self.clip_root / "clip_info" / f"iter{iteration}" / f"iter_{iteration}_i_{self.region}.mat"

@@ -11,7 +11,7 @@ from ephys_assets.dispatch.errors import DispatchError
 from ephys_assets.dispatch.jobs import job_json_text
 from ephys_assets.dispatch.model import Job
 from ephys_assets.dispatch.watch import detect_input_format
-from ephys_assets.partitions import recordings_partitions
+from ephys_assets.partitions import recordings_partitions, validate_recording_key
 from ephys_assets.plots import probe_layout_png
 from ephys_assets.service import job_metadata, job_session_key, plan_dispatch, session_overrides
 from neuro_pipelines.fsutil import confined_path, write_json_atomic, write_text_atomic
@@ -101,7 +101,7 @@ def ephys_job(
     context: dg.AssetExecutionContext, config: DispatchConfig, ephys_paths: EphysPaths
 ) -> dg.MaterializeResult:
     data_root = ephys_paths.data_path
-    key = context.partition_key
+    key = validate_recording_key(context.partition_key)
     sessions = list(config.sessions) or sessions_for_key(data_root, key, context.run.tags.get("session"))
     overrides: dict[str, Any] = {}
     if config.use_session_params_file and len(sessions) == 1:

@@ -217,6 +217,21 @@ function save_atomic(target, variables)
 [folder, name, ext] = fileparts(target);
 tmp = fullfile(folder, ['.partial_' name ext]);
 save(tmp, '-struct', 'variables', '-v7');
+% Octave's save does not fail on a full disk: it leaves a truncated file. Read it back before publishing it.
+try
+    back = load(tmp);
+    fields = fieldnames(variables);
+    for f = 1:numel(fields)
+        if ~isfield(back, fields{f}) || ~isequaln(back.(fields{f}), variables.(fields{f}))
+            error('process_region_clips:io', 'variable %s did not read back', fields{f});
+        end
+    end
+catch err
+    if exist(tmp, 'file')
+        delete(tmp);
+    end
+    error('process_region_clips:io', 'could not write %s (disk full?): %s', target, err.message);
+end
 if exist('rename', 'builtin')                     % Octave: POSIX rename, atomic on one file system
     [err, msg] = rename(tmp, target);
     if err ~= 0

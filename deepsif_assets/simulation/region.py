@@ -75,6 +75,9 @@ class RegionSimulationResult:
     steps: int = 0
     wall_time_s: float = 0.0
     engine_time_s: float = 0.0
+    # A short stretch of y1 − y2 at the excitable node just after the transient (first iteration), for plots.
+    preview_time_ms: np.ndarray | None = field(default=None, repr=False)
+    preview_mv: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def bytes_written(self) -> int:
@@ -86,6 +89,8 @@ class RegionSimulationResult:
 
     def to_metadata(self) -> dict:
         out = asdict(self)
+        out.pop("preview_time_ms")
+        out.pop("preview_mv")
         out["seeds"] = {str(k): v for k, v in self.seeds.items()}
         out["peak_abs_after_transient"] = {str(k): v for k, v in self.peak_abs_after_transient.items()}
         out["bytes_written"] = self.bytes_written
@@ -119,6 +124,9 @@ def _constants(params: SimulationParams):
     from .engine import JansenRitConstants
 
     return JansenRitConstants(v0=params.v0, coupling_a=params.coupling_a)
+
+
+PREVIEW_MS = 2000.0
 
 
 def _clear_previous_output(out_dir: Path, region: int) -> None:
@@ -245,6 +253,10 @@ def simulate_region(
             after = max(0, params.transient_samples - first_global)
             if after < steps_per_segment:
                 peak = max(peak, float(np.max(np.abs(seg_buffer[after:]))))
+                if result.preview_mv is None:
+                    stop = after + round(PREVIEW_MS / params.dt)
+                    result.preview_time_ms = time_ms[after:stop].copy()
+                    result.preview_mv = seg_buffer[after:stop, excitable].astype(np.float64)
             if decimator is not None:
                 decimator.add(time_ms, seg_buffer)
             else:

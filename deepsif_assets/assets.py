@@ -155,6 +155,9 @@ def _clip_plot(layout: RegionLayout, total: int, region: int) -> dg.MetadataValu
     pool="octave",
     kinds={"octave"},
     deps=[raw_nmm],
+    # Runs on its own once raw_nmm of the partition is (re)materialized by itself; a run that materializes both
+    # (CLI, region job) does not trigger a second extraction.
+    automation_condition=dg.AutomationCondition.eager(),
     check_specs=[
         dg.AssetCheckSpec(
             CHECK_CLIP_SHAPES, asset="nmm_spikes", description="Every clip is data (500, 994) single"

@@ -23,6 +23,7 @@ SENSORS_QUERY = """{ workspaceOrError { ... on Workspace { locationEntries { loc
     ... on RepositoryLocation { repositories { sensors { id name sensorState { status } } } } } } } } }"""
 STOP_SENSOR = """mutation($id: String) { stopSensor(id: $id) {
     __typename ... on StopSensorMutationResult { instigationState { status } } ... on PythonError { message } } }"""
+ASSET_GROUPS_QUERY = "{ assetNodes { groupName } }"
 SET_NUX_SEEN = "mutation { setNuxSeen }"
 RUNS_QUERY = """{ runsOrError { __typename ... on Runs { results {
     runId status tags { key value } runConfigYaml assetSelection { path } stepStats { stepKey status } } } } }"""
@@ -79,3 +80,10 @@ def all_runs(server: DagsterDev) -> dict[str, dict]:
     data = server.graphql(RUNS_QUERY)["runsOrError"]
     assert data["__typename"] == "Runs", data
     return {run["runId"]: run for run in data["results"]}
+
+
+def asset_counts_by_group(server: DagsterDev) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for node in server.graphql(ASSET_GROUPS_QUERY)["assetNodes"]:
+        counts[node["groupName"]] = counts.get(node["groupName"], 0) + 1
+    return counts

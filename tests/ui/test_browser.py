@@ -25,6 +25,7 @@ from tests.dagster_dev_server import running_dagster_dev
 from tests.ui.browser import (
     CHROMIUM,
     all_runs,
+    asset_counts_by_group,
     dismiss_welcome_dialog,
     headless_chromium,
     stop_all_sensors,
@@ -118,6 +119,8 @@ def test_ui_materializes_a_recording_and_a_region(tmp_path, monkeypatch):
         # Sensors off before any session exists: nothing can be launched behind the test's back.
         stop_all_sensors(server)
         dismiss_welcome_dialog(server)
+        group_sizes = asset_counts_by_group(server)
+        assert {"ephys", "deepsif"} <= set(group_sizes)
 
         session = make_demo_session(data_root)
         params = params_from_mapping({"input": detect_input_format(session)})
@@ -136,6 +139,9 @@ def test_ui_materializes_a_recording_and_a_region(tmp_path, monkeypatch):
                 shown = page.get_by_text(group, exact=True)
                 shown.first.wait_for()
                 assert shown.count() >= 2, f"group {group} is not both listed and drawn"
+                # Each collapsed group node states how many assets it holds.
+                n_assets = group_sizes[group]
+                page.get_by_text(re.compile(rf"^{n_assets} assets?\b")).first.wait_for()
             assert not page.get_by_text("Join the Dagster community").is_visible()
             page.screenshot(path=ARTIFACTS / "asset_graph.png")
 

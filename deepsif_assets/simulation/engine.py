@@ -76,12 +76,12 @@ def coupling_pre(y1_minus_y2: np.ndarray, k: JansenRitConstants) -> np.ndarray:
     return k.cmin + (k.cmax - k.cmin) / (1.0 + np.exp(k.cr * (k.midpoint - y1_minus_y2)))
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _sigmoid(nu_max, r, v0, v):
     return 2.0 * nu_max / (1.0 + math.exp(r * (v0 - v)))
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _jr_dfun(y0, y1, y2, y3, y4, y5, sigm_y1_y2, c, A, mu, k):
     """tvb-library 2.10 ``_numba_dfun_jr`` with the same operation order (local coupling 0).
 
@@ -109,13 +109,42 @@ def _jr_dfun(y0, y1, y2, y3, y4, y5, sigm_y1_y2, c, A, mu, k):
     return y3, y4, y5, d3, d4, d5
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _jr_drift(y0, y1, y2, y3, y4, y5, sigm_y1_y2, sigm_y0_1, sigm_y0_3, c, A, mu, k):
+    """tvb-library 2.10 ``_numba_dfun_jr`` with the same operation order (local coupling 0), its three
+    sigmoids evaluated beforehand (by :func:`_exp_in_place` and :func:`_sigmoid_of_exp_in_place`, the same
+    operations as TVB's ``2.0 * nu_max / (1.0 + exp(r * (v0 - v)))``): ``sigm_y1_y2`` = S(y1 − y2) (shared with
+    the coupling ring), ``sigm_y0_1`` = S(a_1·J·y0), ``sigm_y0_3`` = S(a_3·J·y0); ``k`` = (nu_max, r, v0, a,
+    a_1, a_2, a_3, a_4, b, B, J).
+    """
+    a, a_2, a_4, b, B, J = k[3], k[5], k[7], k[8], k[9], k[10]
+    d3 = A * a * sigm_y1_y2 - 2.0 * a * y3 - a**2 * y0
+    d4 = A * a * (mu + a_2 * J * sigm_y0_1 + c) - 2.0 * a * y4 - a**2 * y1
+    d5 = B * b * (a_4 * J * sigm_y0_3) - 2.0 * b * y5 - b**2 * y2
+    return y3, y4, y5, d3, d4, d5
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _exp_in_place(values):
+    # a tight loop of independent libm calls (the only part of the node update that is not vectorised)
+    for i in range(values.shape[0]):
+        values[i] = math.exp(values[i])
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _sigmoid_of_exp_in_place(values, two_nu_max):
+    # its own loop (one array) so that the divisions are vectorised
+    for i in range(values.shape[0]):
+        values[i] = two_nu_max / (1.0 + values[i])
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def _model_sigmoid_of_state(x, k, out):
     for i in range(x.shape[1]):
         out[i] = _sigmoid(k[0], k[1], k[2], x[1, i] - x[2, i])
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _gather_coupling(ring, base_slot, nnz_offsets, nnz_targets, nnz_weights, ca, coupling):
     """coupling[i] = a · Σ_j w_ij · pre_j(t − d_ij), edges ordered by source j (then by delay) so the ring is read
     almost sequentially; for each target i the terms are added in ascending j, as a row-wise sparse sum."""
@@ -130,7 +159,7 @@ def _gather_coupling(ring, base_slot, nnz_offsets, nnz_targets, nnz_weights, ca,
             coupling[i] = ca * coupling[i]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _run_steps(
     x,
     s12,
@@ -154,6 +183,7 @@ def _run_steps(
     gauss,
     z,
     coupling,
+    scratch,
 ):
     """Integrate ``n_steps`` Heun-stochastic steps from global step ``first_step``; y1 − y2 into ``out`` (float32).
 
@@ -166,7 +196,8 @@ def _run_steps(
     """
     n = x.shape[1]
     ca, shares, cmin, cmax, midpoint, cr = cpl[0], cpl[1] != 0.0, cpl[2], cpl[3], cpl[4], cpl[5]
-    nu_max, r, v0 = k[0], k[1], k[2]
+    nu_max, r, v0, a_1, a_3, J = k[0], k[1], k[2], k[4], k[6], k[10]
+    two_nu_max = 2.0 * nu_max
     for t in range(n_steps):
         step = first_step + t
         # coupling for this step: slot (step - 1 - d) mod H, computed once, shared by both Heun stages
@@ -175,34 +206,82 @@ def _run_steps(
         legacy_normals(key, pos, gauss, 6 * n, 4 * n, 5 * n, z)
         wslot = step % horizon
         stride = 2 * horizon
+        # The Heun step node by node, but split into passes so that everything except ``exp`` runs in
+        # vectorised loops over the nodes (same operations in the same order as TVB's dfun, so the same
+        # bits); the exp passes are tight loops of independent calls.
+        x0, x1, x2, x3, x4, x5 = x[0], x[1], x[2], x[3], x[4], x[5]
+        ex01, ex03, ex12 = scratch[0], scratch[1], scratch[2]
+        d0s, d1s, d2s, d3s, d4s, d5s = scratch[3], scratch[4], scratch[5], scratch[6], scratch[7], scratch[8]
+        p0s, p1s, p2s, p3s, p4s, p5s = (
+            scratch[9],
+            scratch[10],
+            scratch[11],
+            scratch[12],
+            scratch[13],
+            scratch[14],
+        )
+        # predictor: drift at the current state (S(y1 − y2) of the state is s12)
+        for i in range(n):
+            ex01[i] = r * (v0 - (a_1 * J * x0[i]))
+            ex03[i] = r * (v0 - (a_3 * J * x0[i]))
+        _exp_in_place(ex01)
+        _exp_in_place(ex03)
+        _sigmoid_of_exp_in_place(ex01, two_nu_max)
+        _sigmoid_of_exp_in_place(ex03, two_nu_max)
         for i in range(n):
             noise4 = sqrt_dt * z[i] * noise_gain
-            y0, y1, y2, y3, y4, y5 = x[0, i], x[1, i], x[2, i], x[3, i], x[4, i], x[5, i]
-            c = coupling[i]
-            d0, d1, d2, d3, d4, d5 = _jr_dfun(y0, y1, y2, y3, y4, y5, s12[i], c, A[i], mu, k)
+            z[i] = noise4
+            y0, y1, y2, y3, y4, y5 = x0[i], x1[i], x2[i], x3[i], x4[i], x5[i]
+            d0, d1, d2, d3, d4, d5 = _jr_drift(
+                y0, y1, y2, y3, y4, y5, s12[i], ex01[i], ex03[i], coupling[i], A[i], mu, k
+            )
+            d0s[i], d1s[i], d2s[i], d3s[i], d4s[i], d5s[i] = d0, d1, d2, d3, d4, d5
             i0 = y0 + dt * d0
             i1 = y1 + dt * d1
             i2 = y2 + dt * d2
-            i3 = y3 + dt * d3
-            i4 = y4 + dt * d4 + noise4
-            i5 = y5 + dt * d5
-            e0, e1, e2, e3, e4, e5 = _jr_dfun(
-                i0, i1, i2, i3, i4, i5, _sigmoid(nu_max, r, v0, i1 - i2), c, A[i], mu, k
+            p0s[i], p1s[i], p2s[i] = i0, i1, i2
+            p3s[i] = y3 + dt * d3
+            p4s[i] = y4 + dt * d4 + noise4
+            p5s[i] = y5 + dt * d5
+            ex01[i] = r * (v0 - (a_1 * J * i0))
+            ex03[i] = r * (v0 - (a_3 * J * i0))
+            ex12[i] = r * (v0 - (i1 - i2))
+        _exp_in_place(ex01)
+        _exp_in_place(ex03)
+        _exp_in_place(ex12)
+        _sigmoid_of_exp_in_place(ex01, two_nu_max)
+        _sigmoid_of_exp_in_place(ex03, two_nu_max)
+        _sigmoid_of_exp_in_place(ex12, two_nu_max)
+        # corrector: drift at the predicted state, same noise
+        for i in range(n):
+            i0, i1, i2, i3, i4, i5 = p0s[i], p1s[i], p2s[i], p3s[i], p4s[i], p5s[i]
+            e0, e1, e2, e3, e4, e5 = _jr_drift(
+                i0, i1, i2, i3, i4, i5, ex12[i], ex01[i], ex03[i], coupling[i], A[i], mu, k
             )
-            n0 = y0 + (d0 + e0) * dt / 2.0
-            n1 = y1 + (d1 + e1) * dt / 2.0
-            n2 = y2 + (d2 + e2) * dt / 2.0
-            n3 = y3 + (d3 + e3) * dt / 2.0
-            n4 = y4 + (d4 + e4) * dt / 2.0 + noise4
-            n5 = y5 + (d5 + e5) * dt / 2.0
-            x[0, i], x[1, i], x[2, i], x[3, i], x[4, i], x[5, i] = n0, n1, n2, n3, n4, n5
+            n0 = x0[i] + (d0s[i] + e0) * dt / 2.0
+            n1 = x1[i] + (d1s[i] + e1) * dt / 2.0
+            n2 = x2[i] + (d2s[i] + e2) * dt / 2.0
+            n3 = x3[i] + (d3s[i] + e3) * dt / 2.0
+            n4 = x4[i] + (d4s[i] + e4) * dt / 2.0 + z[i]
+            n5 = x5[i] + (d5s[i] + e5) * dt / 2.0
+            x0[i], x1[i], x2[i], x3[i], x4[i], x5[i] = n0, n1, n2, n3, n4, n5
             diff = n1 - n2
-            s_new = _sigmoid(nu_max, r, v0, diff)
-            s12[i] = s_new
-            pre = s_new if shares else cmin + (cmax - cmin) / (1.0 + math.exp(cr * (midpoint - diff)))
-            ring[i * stride + wslot] = pre
-            ring[i * stride + wslot + horizon] = pre
             out[t, i] = np.float32(diff)
+            ex12[i] = r * (v0 - diff)
+        _exp_in_place(ex12)
+        for i in range(n):
+            s12[i] = two_nu_max / (1.0 + ex12[i])
+        # the new state's coupling ``pre`` into the ring
+        if shares:
+            for i in range(n):
+                ring[i * stride + wslot] = s12[i]
+                ring[i * stride + wslot + horizon] = s12[i]
+        else:
+            for i in range(n):
+                diff = x1[i] - x2[i]
+                pre = cmin + (cmax - cmin) / (1.0 + math.exp(cr * (midpoint - diff)))
+                ring[i * stride + wslot] = pre
+                ring[i * stride + wslot + horizon] = pre
 
 
 class FastJansenRitSimulator:
@@ -264,6 +343,7 @@ class FastJansenRitSimulator:
         self._noise_gain = float(np.sqrt(2.0 * np.float64(nsig_y4)))
         self._z = np.empty(n)
         self._coupling = np.empty(n)
+        self._scratch = np.empty((15, n))  # per-step work rows: exp arguments/values, drift, predictor
         self.current_step = 0
 
     def run(self, n_steps: int, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -298,6 +378,7 @@ class FastJansenRitSimulator:
             self._gauss,
             self._z,
             self._coupling,
+            self._scratch,
         )
         self.current_step += n_steps
         time = np.arange(first, first + n_steps, dtype=np.float64) * self.dt

@@ -49,7 +49,7 @@ def state_to_random_state(key: np.ndarray, pos: np.ndarray, gauss: np.ndarray) -
     return rs
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _temper_block(key):
     for i in range(_N):
         y = key[i]
@@ -60,7 +60,7 @@ def _temper_block(key):
         key[_N + i] = y
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _regenerate(key):
     """Next MT19937 block in ``key[:624]``, tempered outputs in ``key[624:]``."""
     for i in range(_N - _M):
@@ -74,7 +74,7 @@ def _regenerate(key):
     _temper_block(key)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def legacy_normals(key, pos, gauss, n_total, lo, hi, out):
     """Consume ``n_total`` legacy standard normals; store those with index in [lo, hi) into ``out[idx - lo]``.
 

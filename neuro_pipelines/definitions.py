@@ -8,6 +8,7 @@ one ``Definitions`` object lives at this module's scope (Dagster refuses several
 import dagster as dg
 
 import deepsif_assets.definitions as deepsif_definitions
+import deepsif_assets.scaleout as deepsif_scaleout
 import deepsif_assets.synthetic.definitions as synthetic_definitions
 import ephys_assets.definitions as ephys_definitions
 
@@ -24,5 +25,6 @@ defs = dg.Definitions.merge(
     ephys_definitions.defs,
     deepsif_definitions.defs,
     synthetic_definitions.defs,
+    deepsif_scaleout.defs,
     dg.Definitions(sensors=[automation_sensor]),
 )

@@ -110,21 +110,6 @@ def _jr_dfun(y0, y1, y2, y3, y4, y5, sigm_y1_y2, c, A, mu, k):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _jr_drift(y0, y1, y2, y3, y4, y5, sigm_y1_y2, sigm_y0_1, sigm_y0_3, c, A, mu, k):
-    """tvb-library 2.10 ``_numba_dfun_jr`` with the same operation order (local coupling 0), its three
-    sigmoids evaluated beforehand (by :func:`_exp_in_place` and :func:`_sigmoid_of_exp_in_place`, the same
-    operations as TVB's ``2.0 * nu_max / (1.0 + exp(r * (v0 - v)))``): ``sigm_y1_y2`` = S(y1 − y2) (shared with
-    the coupling ring), ``sigm_y0_1`` = S(a_1·J·y0), ``sigm_y0_3`` = S(a_3·J·y0); ``k`` = (nu_max, r, v0, a,
-    a_1, a_2, a_3, a_4, b, B, J).
-    """
-    a, a_2, a_4, b, B, J = k[3], k[5], k[7], k[8], k[9], k[10]
-    d3 = A * a * sigm_y1_y2 - 2.0 * a * y3 - a**2 * y0
-    d4 = A * a * (mu + a_2 * J * sigm_y0_1 + c) - 2.0 * a * y4 - a**2 * y1
-    d5 = B * b * (a_4 * J * sigm_y0_3) - 2.0 * b * y5 - b**2 * y2
-    return y3, y4, y5, d3, d4, d5
-
-
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _exp_in_place(values):
     # a tight loop of independent libm calls (the only part of the node update that is not vectorised)
     for i in range(values.shape[0]):
@@ -198,6 +183,8 @@ def _run_steps(
     ca, shares, cmin, cmax, midpoint, cr = cpl[0], cpl[1] != 0.0, cpl[2], cpl[3], cpl[4], cpl[5]
     nu_max, r, v0, a_1, a_3, J = k[0], k[1], k[2], k[4], k[6], k[10]
     two_nu_max = 2.0 * nu_max
+    a, a_2, a_4, b, B = k[3], k[5], k[7], k[8], k[9]
+    a_sq, b_sq = a**2, b**2  # as TVB's a**2, b**2
     for t in range(n_steps):
         step = first_step + t
         # coupling for this step: slot (step - 1 - d) mod H, computed once, shared by both Heun stages
@@ -206,71 +193,88 @@ def _run_steps(
         legacy_normals(key, pos, gauss, 6 * n, 4 * n, 5 * n, z)
         wslot = step % horizon
         stride = 2 * horizon
-        # The Heun step node by node, but split into passes so that everything except ``exp`` runs in
-        # vectorised loops over the nodes (same operations in the same order as TVB's dfun, so the same
-        # bits); the exp passes are tight loops of independent calls.
+        # The Heun step for all nodes as a series of loops over the nodes, each writing one array, so that
+        # numba/LLVM vectorises all of them except the ``exp`` passes (tight loops of independent libm calls).
+        # The operations and their order per node are exactly those of TVB's numba dfun and Heun scheme, so
+        # the results are the same bits. JansenRit's drift: d0..d2 = y3..y5, and
+        #   d3 = A·a·S(y1 − y2) − 2a·y3 − a²·y0
+        #   d4 = A·a·(mu + a_2·J·S(a_1·J·y0) + c) − 2a·y4 − a²·y1
+        #   d5 = B·b·(a_4·J·S(a_3·J·y0)) − 2b·y5 − b²·y2,   S(v) = 2·nu_max / (1 + exp(r·(v0 − v))).
         x0, x1, x2, x3, x4, x5 = x[0], x[1], x[2], x[3], x[4], x[5]
-        ex01, ex03, ex12 = scratch[0], scratch[1], scratch[2]
-        d0s, d1s, d2s, d3s, d4s, d5s = scratch[3], scratch[4], scratch[5], scratch[6], scratch[7], scratch[8]
+        sig01, sig03, sig12 = scratch[0], scratch[1], scratch[2]
+        d3s, d4s, d5s = scratch[3], scratch[4], scratch[5]
         p0s, p1s, p2s, p3s, p4s, p5s = (
+            scratch[6],
+            scratch[7],
+            scratch[8],
             scratch[9],
             scratch[10],
             scratch[11],
-            scratch[12],
-            scratch[13],
-            scratch[14],
         )
-        # predictor: drift at the current state (S(y1 − y2) of the state is s12)
+        # predictor: drift at the current state (its S(y1 − y2) is s12)
         for i in range(n):
-            ex01[i] = r * (v0 - (a_1 * J * x0[i]))
-            ex03[i] = r * (v0 - (a_3 * J * x0[i]))
-        _exp_in_place(ex01)
-        _exp_in_place(ex03)
-        _sigmoid_of_exp_in_place(ex01, two_nu_max)
-        _sigmoid_of_exp_in_place(ex03, two_nu_max)
+            sig01[i] = r * (v0 - (a_1 * J * x0[i]))
         for i in range(n):
-            noise4 = sqrt_dt * z[i] * noise_gain
-            z[i] = noise4
-            y0, y1, y2, y3, y4, y5 = x0[i], x1[i], x2[i], x3[i], x4[i], x5[i]
-            d0, d1, d2, d3, d4, d5 = _jr_drift(
-                y0, y1, y2, y3, y4, y5, s12[i], ex01[i], ex03[i], coupling[i], A[i], mu, k
-            )
-            d0s[i], d1s[i], d2s[i], d3s[i], d4s[i], d5s[i] = d0, d1, d2, d3, d4, d5
-            i0 = y0 + dt * d0
-            i1 = y1 + dt * d1
-            i2 = y2 + dt * d2
-            p0s[i], p1s[i], p2s[i] = i0, i1, i2
-            p3s[i] = y3 + dt * d3
-            p4s[i] = y4 + dt * d4 + noise4
-            p5s[i] = y5 + dt * d5
-            ex01[i] = r * (v0 - (a_1 * J * i0))
-            ex03[i] = r * (v0 - (a_3 * J * i0))
-            ex12[i] = r * (v0 - (i1 - i2))
-        _exp_in_place(ex01)
-        _exp_in_place(ex03)
-        _exp_in_place(ex12)
-        _sigmoid_of_exp_in_place(ex01, two_nu_max)
-        _sigmoid_of_exp_in_place(ex03, two_nu_max)
-        _sigmoid_of_exp_in_place(ex12, two_nu_max)
-        # corrector: drift at the predicted state, same noise
+            sig03[i] = r * (v0 - (a_3 * J * x0[i]))
+        _exp_in_place(sig01)
+        _exp_in_place(sig03)
+        _sigmoid_of_exp_in_place(sig01, two_nu_max)
+        _sigmoid_of_exp_in_place(sig03, two_nu_max)
         for i in range(n):
-            i0, i1, i2, i3, i4, i5 = p0s[i], p1s[i], p2s[i], p3s[i], p4s[i], p5s[i]
-            e0, e1, e2, e3, e4, e5 = _jr_drift(
-                i0, i1, i2, i3, i4, i5, ex12[i], ex01[i], ex03[i], coupling[i], A[i], mu, k
-            )
-            n0 = x0[i] + (d0s[i] + e0) * dt / 2.0
-            n1 = x1[i] + (d1s[i] + e1) * dt / 2.0
-            n2 = x2[i] + (d2s[i] + e2) * dt / 2.0
-            n3 = x3[i] + (d3s[i] + e3) * dt / 2.0
-            n4 = x4[i] + (d4s[i] + e4) * dt / 2.0 + z[i]
-            n5 = x5[i] + (d5s[i] + e5) * dt / 2.0
-            x0[i], x1[i], x2[i], x3[i], x4[i], x5[i] = n0, n1, n2, n3, n4, n5
-            diff = n1 - n2
+            z[i] = sqrt_dt * z[i] * noise_gain  # the step's noise on y4, used by both stages
+        for i in range(n):
+            d3s[i] = A[i] * a * s12[i] - 2.0 * a * x3[i] - a_sq * x0[i]
+        for i in range(n):
+            d4s[i] = A[i] * a * (mu + a_2 * J * sig01[i] + coupling[i]) - 2.0 * a * x4[i] - a_sq * x1[i]
+        for i in range(n):
+            d5s[i] = B * b * (a_4 * J * sig03[i]) - 2.0 * b * x5[i] - b_sq * x2[i]
+        for i in range(n):
+            p0s[i] = x0[i] + dt * x3[i]
+        for i in range(n):
+            p1s[i] = x1[i] + dt * x4[i]
+        for i in range(n):
+            p2s[i] = x2[i] + dt * x5[i]
+        for i in range(n):
+            p3s[i] = x3[i] + dt * d3s[i]
+        for i in range(n):
+            p4s[i] = x4[i] + dt * d4s[i] + z[i]
+        for i in range(n):
+            p5s[i] = x5[i] + dt * d5s[i]
+        # corrector: drift at the predicted state (d0..d2 of it = p3..p5), same noise
+        for i in range(n):
+            sig01[i] = r * (v0 - (a_1 * J * p0s[i]))
+        for i in range(n):
+            sig03[i] = r * (v0 - (a_3 * J * p0s[i]))
+        for i in range(n):
+            sig12[i] = r * (v0 - (p1s[i] - p2s[i]))
+        _exp_in_place(sig01)
+        _exp_in_place(sig03)
+        _exp_in_place(sig12)
+        _sigmoid_of_exp_in_place(sig01, two_nu_max)
+        _sigmoid_of_exp_in_place(sig03, two_nu_max)
+        _sigmoid_of_exp_in_place(sig12, two_nu_max)
+        for i in range(n):
+            x0[i] = x0[i] + (x3[i] + p3s[i]) * dt / 2.0
+        for i in range(n):
+            x1[i] = x1[i] + (x4[i] + p4s[i]) * dt / 2.0
+        for i in range(n):
+            x2[i] = x2[i] + (x5[i] + p5s[i]) * dt / 2.0
+        for i in range(n):
+            e3 = A[i] * a * sig12[i] - 2.0 * a * p3s[i] - a_sq * p0s[i]
+            x3[i] = x3[i] + (d3s[i] + e3) * dt / 2.0
+        for i in range(n):
+            e4 = A[i] * a * (mu + a_2 * J * sig01[i] + coupling[i]) - 2.0 * a * p4s[i] - a_sq * p1s[i]
+            x4[i] = x4[i] + (d4s[i] + e4) * dt / 2.0 + z[i]
+        for i in range(n):
+            e5 = B * b * (a_4 * J * sig03[i]) - 2.0 * b * p5s[i] - b_sq * p2s[i]
+            x5[i] = x5[i] + (d5s[i] + e5) * dt / 2.0
+        for i in range(n):
+            diff = x1[i] - x2[i]
             out[t, i] = np.float32(diff)
-            ex12[i] = r * (v0 - diff)
-        _exp_in_place(ex12)
+            sig12[i] = r * (v0 - diff)
+        _exp_in_place(sig12)
         for i in range(n):
-            s12[i] = two_nu_max / (1.0 + ex12[i])
+            s12[i] = two_nu_max / (1.0 + sig12[i])
         # the new state's coupling ``pre`` into the ring
         if shares:
             for i in range(n):
@@ -343,7 +347,7 @@ class FastJansenRitSimulator:
         self._noise_gain = float(np.sqrt(2.0 * np.float64(nsig_y4)))
         self._z = np.empty(n)
         self._coupling = np.empty(n)
-        self._scratch = np.empty((15, n))  # per-step work rows: exp arguments/values, drift, predictor
+        self._scratch = np.empty((12, n))  # per-step work rows: exp arguments/values, drift, predictor
         self.current_step = 0
 
     def run(self, n_steps: int, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -138,23 +138,22 @@ mag_base(pad) = NAN_NUMBER;
 mag_change = mag_base(row_base, :, :);
 
 %% Scale ratios: group (row, source) pairs by clip; load and project each clip once
-patch_of = cell(n_base, n_sources);
-for b = 1:n_base
-    for k = 1:n_sources
-        v = reshape(sel_base(b, k, :), 1, []);
-        patch_of{b, k} = v(v ~= NAN_NUMBER) + 1;
-    end
-end
+% For a pair with patch p and clip X (window rows W, demeaned over the clip): the signal is the unit
+% waveform in every patch column, so Ps = |shape_dm(W)|^2 * |sum(fwd(:,p),2)|^2 / |W|; the noise is the
+% clip outside the patch, A - Y_p with A = XW * fwd' and Y_p = XW(:,p) * fwd(:,p)'. All pairs of one clip
+% are done in one product with a sparse block-diagonal lead field (cost linear in the number of pairs).
+sel_flat = reshape(sel_base, n_base * n_sources, MAX_SIZE);   % row b + (k-1)*n_base: patch of (b, k)
 snr_factor = 10 .^ (scale_snr / 10);
 n_level = numel(scale_snr);
 scale_ratio = zeros(N, n_sources, n_level);
+level_stride = (0:n_level - 1) * N * n_sources;
 clip_id = nmm_idx(:) + 1;
 [sorted_id, order] = sort(clip_id);
 starts = [1; find(diff(sorted_id)) + 1];
 stops = [starts(2:end) - 1; numel(sorted_id)];
 n_clips_used = numel(starts);
 for q = 1:n_clips_used
-    members = order(starts(q):stops(q));
+    members = order(starts(q):stops(q));                  % linear indices into (N, n_sources)
     first = members(1);
     s = mod(first - 1, N) + 1;
     k = floor((first - 1) / N) + 1;
@@ -178,21 +177,31 @@ for q = 1:n_clips_used
     A = XW * fwd';                                         % all-channel projection of the window
     shape_dm = shape - mean(shape);
     shape_power = sum(shape_dm(W) .^ 2);
-    for m = members'
-        s = mod(m - 1, N) + 1;
-        k = floor((m - 1) / N) + 1;
-        pt = patch_of{row_base(s), k};
-        g = sum(fwd(:, pt), 2);
-        Ps = shape_power * (g' * g) / n_w;                 % every patch column carries the unit waveform
-        E = A - XW(:, pt) * fwd(:, pt)';                   % noise: the clip outside the patch
-        Pn = sum(E(:) .^ 2) / n_w;
-        scale_ratio(s, k, :) = reshape(sqrt(snr_factor * Pn / Ps), 1, 1, n_level);
-    end
+
+    n_m = numel(members);
+    m_rows = mod(members - 1, N) + 1;
+    m_src = floor((members - 1) / N) + 1;
+    patches = sel_flat(row_base(m_rows) + (m_src - 1) * n_base, :)';   % MAX_SIZE x n_m, padded
+    valid = patches ~= NAN_NUMBER;
+    cols = patches(valid) + 1;                             % concatenated patch columns, pair by pair
+    owner = repmat(1:n_m, MAX_SIZE, 1);
+    owner = owner(valid);
+    n_cols = numel(cols);
+    n_chan = size(fwd, 1);
+    Fc = fwd(:, cols);                                     % n_chan x n_cols
+    Q = sparse(1:n_cols, owner, 1, n_cols, n_m);           % column -> pair
+    gg = sum((Fc * Q) .^ 2, 1);                            % |sum(fwd(:,p),2)|^2 per pair
+    % block-diagonal lead field: column t of the patch block feeds the n_chan channels of its own pair
+    blocks = sparse(repmat(1:n_cols, n_chan, 1), bsxfun(@plus, (owner(:)' - 1) * n_chan, (1:n_chan)'), Fc, ...
+                    n_cols, n_chan * n_m);
+    E = repmat(A, 1, n_m) - XW(:, cols) * blocks;          % noise EEG in the window, pair by pair
+    Pn = sum(reshape(sum(E .^ 2, 1), n_chan, n_m), 1) / n_w;
+    Ps = shape_power * gg / n_w;
+    scale_ratio(bsxfun(@plus, members(:), level_stride)) = sqrt((Pn(:) ./ Ps(:)) * snr_factor);
     if mod(q, 2000) == 0
         fprintf('generate_synthetic_source: %d / %d clips\n', q, n_clips_used);
     end
 end
-
 fprintf('generate_synthetic_source: scale ratios from %d clips, %.1f s elapsed\n', n_clips_used, toc(t_start));
 
 %% Save atomically

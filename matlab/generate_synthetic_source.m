@@ -140,8 +140,8 @@ mag_change = mag_base(row_base, :, :);
 %% Scale ratios: group (row, source) pairs by clip; load and project each clip once
 % For a pair with patch p and clip X (window rows W, demeaned over the clip): the signal is the unit
 % waveform in every patch column, so Ps = |shape_dm(W)|^2 * |sum(fwd(:,p),2)|^2 / |W|; the noise is the
-% clip outside the patch, A - Y_p with A = XW * fwd' and Y_p = XW(:,p) * fwd(:,p)'. All pairs of one clip
-% are done in one product with a sparse block-diagonal lead field (cost linear in the number of pairs).
+% clip outside the patch, A - Y_p with A = XW * fwd' (once per clip) and Y_p = XW(:,p) * fwd(:,p)' (small,
+% per pair; cost linear in the number of pairs).
 sel_flat = reshape(sel_base, n_base * n_sources, MAX_SIZE);   % row b + (k-1)*n_base: patch of (b, k)
 snr_factor = 10 .^ (scale_snr / 10);
 n_level = numel(scale_snr);
@@ -184,17 +184,18 @@ for q = 1:n_clips_used
     patches = sel_flat(row_base(m_rows) + (m_src - 1) * n_base, :)';   % MAX_SIZE x n_m, padded
     valid = patches ~= NAN_NUMBER;
     cols = patches(valid) + 1;                             % concatenated patch columns, pair by pair
-    owner = repmat(1:n_m, MAX_SIZE, 1);
-    owner = owner(valid);
-    n_cols = numel(cols);
+    n_in = sum(valid, 1);                                  % patch size of each pair
+    last = cumsum(n_in);
     n_chan = size(fwd, 1);
-    Fc = fwd(:, cols);                                     % n_chan x n_cols
-    Q = sparse(1:n_cols, owner, 1, n_cols, n_m);           % column -> pair
-    gg = sum((Fc * Q) .^ 2, 1);                            % |sum(fwd(:,p),2)|^2 per pair
-    % block-diagonal lead field: column t of the patch block feeds the n_chan channels of its own pair
-    blocks = sparse(repmat(1:n_cols, n_chan, 1), bsxfun(@plus, (owner(:)' - 1) * n_chan, (1:n_chan)'), Fc, ...
-                    n_cols, n_chan * n_m);
-    E = repmat(A, 1, n_m) - XW(:, cols) * blocks;          % noise EEG in the window, pair by pair
+    Fc = fwd(:, cols);                                     % n_chan x (sum of patch sizes)
+    gg = zeros(1, n_m);
+    Y = zeros(n_w, n_chan * n_m);                          % patch part of the window EEG, pair by pair
+    for j = 1:n_m
+        span = last(j) - n_in(j) + 1:last(j);
+        gg(j) = sum(sum(Fc(:, span), 2) .^ 2);             % |sum(fwd(:,p),2)|^2
+        Y(:, (j - 1) * n_chan + 1:j * n_chan) = XW(:, cols(span)) * Fc(:, span)';
+    end
+    E = repmat(A, 1, n_m) - Y;                             % noise EEG: the clip outside each patch
     Pn = sum(reshape(sum(E .^ 2, 1), n_chan, n_m), 1) / n_w;
     Ps = shape_power * gg / n_w;
     scale_ratio(bsxfun(@plus, members(:), level_stride)) = sqrt((Pn(:) ./ Ps(:)) * snr_factor);

@@ -39,5 +39,6 @@ class SyntheticSourceConfig(dg.Config):
     )
     write_clip_store: bool = Field(
         default=True,
-        description="Also write <mode>_sample_nmm.h5 (all clips of the used regions) that nmm_idx points into",
+        description="Also write <mode>_sample_nmm.h5 (all clips of the used regions, ~2 MB each) that nmm_idx "
+        "points into (what DeepSIF's loader opens)",
     )

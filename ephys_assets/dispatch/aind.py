@@ -9,14 +9,13 @@ from ephys_assets.dispatch.errors import DispatchError
 from ephys_assets.dispatch.model import DispatchLog, RecordingEntry
 from ephys_assets.dispatch.openephys import (
     experiment_ids,
-    fix_empty_probe_name,
     load_openephys_tree,
     node_folder_for,
+    open_ephys_entry,
     select_record_nodes,
     split_stream_name,
     stream_drop_reason,
 )
-from ephys_assets.dispatch.sessions import compat_input_folder
 
 
 def aind_layout(session: Path) -> tuple[Path, Path | None]:
@@ -114,18 +113,18 @@ def load_aind_session(
                         log.swallow(f"No LFP stream found for {stream}", exc)
                 else:
                     log.notes.append(f"No LFP stream found for {stream}")
-            fixed = fix_empty_probe_name(raw, lfp, root, stream, block_index, log)
             entries.append(
-                RecordingEntry(
-                    session_name=session_name,
-                    session_folder=session,
-                    base_name=f"{experiment}_{stream}_recording",
-                    raw=raw,
-                    lfp=lfp,
-                    input_folder=compat_input_folder(session),
-                    include_annotations=fixed,
-                    stream_name=stream,
-                    timestamp_source="compressed Zarr",
+                open_ephys_entry(
+                    session_name,
+                    session,
+                    root,
+                    experiment,
+                    stream,
+                    block_index,
+                    raw,
+                    lfp,
+                    "compressed Zarr",
+                    log,
                 )
             )
     return entries

@@ -195,21 +195,39 @@ def load_openephys_tree(
                         log.swallow(f"No LFP stream found for {stream}", exc)
                 else:
                     log.notes.append(f"No LFP stream found for {stream}")
-            fixed = fix_empty_probe_name(raw, lfp, root, stream, block_index, log)
             entries.append(
-                RecordingEntry(
-                    session_name=session_name,
-                    session_folder=session_folder,
-                    base_name=f"{experiment}_{stream}_recording",
-                    raw=raw,
-                    lfp=lfp,
-                    input_folder=compat_input_folder(session_folder),
-                    include_annotations=fixed,
-                    stream_name=stream,
-                    timestamp_source=source,
+                open_ephys_entry(
+                    session_name, session_folder, root, experiment, stream, block_index, raw, lfp, source, log
                 )
             )
     return entries
+
+
+def open_ephys_entry(
+    session_name: str | None,
+    session_folder: Path,
+    root: Path,
+    experiment: str,
+    stream: str,
+    block_index: int,
+    raw,
+    lfp,
+    timestamp_source: str,
+    log: DispatchLog,
+) -> RecordingEntry:
+    """One Open Ephys-based recording (``openephys`` and ``aind``), after the empty-probe-name fix (D14, D27)."""
+    fixed = fix_empty_probe_name(raw, lfp, root, stream, block_index, log)
+    return RecordingEntry(
+        session_name=session_name,
+        session_folder=session_folder,
+        base_name=f"{experiment}_{stream}_recording",
+        raw=raw,
+        lfp=lfp,
+        input_folder=compat_input_folder(session_folder),
+        include_annotations=fixed,
+        stream_name=stream,
+        timestamp_source=timestamp_source,
+    )
 
 
 def load_openephys_session(

@@ -10,10 +10,17 @@ from ephys_assets.config import DispatchConfig
 from ephys_assets.dispatch.errors import DispatchError
 from ephys_assets.dispatch.jobs import job_json_text
 from ephys_assets.dispatch.model import Job
+from ephys_assets.dispatch.outputs import folder_lock, prune_if_complete, stale_job_files
 from ephys_assets.dispatch.watch import detect_input_format
-from ephys_assets.partitions import recordings_partitions, validate_recording_key
+from ephys_assets.partitions import RECORDINGS, recordings_partitions, validate_recording_key
 from ephys_assets.plots import probe_layout_png
-from ephys_assets.service import job_metadata, job_session_key, plan_dispatch, session_overrides
+from ephys_assets.service import (
+    job_metadata,
+    job_session_key,
+    plan_dispatch,
+    session_overrides,
+    stale_partition_keys,
+)
 from neuro_pipelines.fsutil import confined_path, write_json_atomic, write_text_atomic
 from neuro_pipelines.keys import slugify
 from neuro_pipelines.plots import png_markdown
@@ -102,22 +109,27 @@ def ephys_job(
 ) -> dg.MaterializeResult:
     data_root = ephys_paths.data_path
     key = validate_recording_key(context.partition_key)
-    sessions = list(config.sessions) or sessions_for_key(data_root, key, context.run.tags.get("session"))
+    key_sessions = list(config.sessions) or sessions_for_key(data_root, key, context.run.tags.get("session"))
+    # The flat layout is the capsule's: one global job numbering over the whole data root (as the CLI plans it),
+    # so several sessions never write the same job_<i>.json. per_session numbers the sessions it dispatches.
+    plan_sessions = None if config.output_layout == "flat" and not config.sessions else key_sessions
     overrides: dict[str, Any] = {}
-    if config.use_session_params_file and len(sessions) == 1:
-        overrides = session_overrides(data_root, sessions)
+    if config.use_session_params_file and len(key_sessions) == 1:
+        overrides = session_overrides(data_root, key_sessions)
     if not config.input and "input" not in overrides:
-        detected = detect_input_format(data_root / sessions[0])
+        detected = detect_input_format(data_root / key_sessions[0])
         if detected is None:
             raise DispatchError(
-                "cannot tell the input format of this session; set config 'input'", data_root / sessions[0]
+                "cannot tell the input format of this session; set config 'input'",
+                data_root / key_sessions[0],
             )
         overrides["input"] = detected
     params = config.to_params(overrides)
-    plan = plan_dispatch(data_root, params, sessions)
+    plan = plan_dispatch(data_root, params, plan_sessions)
     if key not in plan.keys:
         raise dg.Failure(
-            f"partition {key!r} is not produced by session(s) {sessions} any more; current keys: {list(plan.keys)}"
+            f"partition {key!r} is not produced by session(s) {plan_sessions or 'of the data root'} any more; "
+            f"current keys: {list(plan.keys)}"
         )
     index = plan.index_of(key)
     job = plan.result.jobs[index]
@@ -125,20 +137,50 @@ def ephys_job(
     write_text_atomic(out_path, job_json_text(job))
 
     # Session-level view: every recording this session produced, next to its job files.
+    session_key = job_session_key(job)
+    session_files = {
+        i: job_output_path(ephys_paths.results_path, j, i, config.output_layout).name
+        for i, j in enumerate(plan.result.jobs)
+        if job_session_key(j) == session_key
+    }
     session_rows = [
-        {
-            "partition_key": k,
-            "recording_name": j.recording_name,
-            "file": job_output_path(ephys_paths.results_path, j, i, config.output_layout).name,
-        }
-        for i, (k, j) in enumerate(zip(plan.keys, plan.result.jobs, strict=True))
-        if job_session_key(j) == job_session_key(job)
+        {"partition_key": plan.keys[i], "recording_name": plan.result.jobs[i].recording_name, "file": name}
+        for i, name in session_files.items()
     ]
-    if config.output_layout == "per_session":
-        write_json_atomic(
-            out_path.parent / MANIFEST_FILE,
-            {"session": job.session_name, "jobs": session_rows, **plan.result.log.as_dict()},
+    other_entries = [p.name for p in data_root.iterdir()] if data_root.is_dir() else []
+    stale_keys = stale_partition_keys(
+        context.instance.get_dynamic_partitions(RECORDINGS), [session_key], plan.keys, other_entries
+    )
+    if stale_keys:
+        context.log.warning(
+            f"{len(stale_keys)} partition(s) of session {session_key} are no longer produced: {stale_keys}"
         )
+    if config.output_layout == "per_session":
+        folder = out_path.parent
+        expected = {name: job_json_text(plan.result.jobs[i]) for i, name in session_files.items()}
+        # Under a lock: the last run of this session to finish sees every file, prunes and writes the manifest.
+        with folder_lock(folder):
+            pending, removed = prune_if_complete(folder, expected)
+            stale_files = [p.name for p in stale_job_files(folder, expected)]
+            write_json_atomic(
+                folder / MANIFEST_FILE,
+                {
+                    "session": job.session_name,
+                    "jobs": session_rows,
+                    "complete": not pending,
+                    "pending_files": pending,
+                    "stale_files_removed": [p.name for p in removed],
+                    "stale_files_left": stale_files,
+                    "stale_partition_keys": stale_keys,
+                    **plan.result.log.as_dict(),
+                },
+            )
+    else:
+        # flat: the results root may be shared; the CLI prunes it once every job of its run succeeded.
+        stale_files = [
+            p.name for p in stale_job_files(out_path.parent, [f"job_{i}.json" for i in range(len(plan.keys))])
+        ]
+        removed = []
 
     ok, found, recording = verify_job_file(out_path, data_root, job)
     layout_plot = probe_layout_metadata(recording, job.recording_name)
@@ -159,6 +201,9 @@ def ephys_job(
             "params": dg.MetadataValue.json(params.as_dict()),
             "dropped_streams": dg.MetadataValue.json(plan.result.log.dropped_streams),
             "swallowed_errors": len(plan.result.log.swallowed_errors),
+            "stale_partition_keys": dg.MetadataValue.json(stale_keys),
+            "stale_job_files_removed": dg.MetadataValue.json([p.name for p in removed]),
+            "stale_job_files_left": dg.MetadataValue.json(stale_files),
             **({"probe_layout": layout_plot} if layout_plot is not None else {}),
         },
         check_results=[

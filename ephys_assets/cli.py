@@ -4,14 +4,29 @@ Every job becomes one materialization of a ``recordings`` partition in the proje
 UI shows what the command did; the files are ``RESULTS/job_<i>.json`` exactly as the original writes them.
 """
 
+import contextlib
 import logging
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from ephys_assets.dispatch.errors import DispatchError
 from ephys_assets.dispatch.params import build_arg_parser, params_from_namespace
 
 logger = logging.getLogger("ephys_assets.cli")
+DISPATCH_LOGGER = "ephys_assets.dispatch"
+
+
+@contextlib.contextmanager
+def quiet_dispatch_logs() -> Iterator[None]:
+    """The CLI already printed the discovery log of its plan; materializations must not print it again."""
+    dispatch_logger = logging.getLogger(DISPATCH_LOGGER)
+    previous = dispatch_logger.level
+    dispatch_logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        dispatch_logger.setLevel(previous)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,8 +50,9 @@ def _run(params, data_dir: Path, results_dir: Path) -> int:
 
     from ephys_assets.assets import JOB_ASSET, ephys_job
     from ephys_assets.config import config_from_params
+    from ephys_assets.dispatch.outputs import job_file_name, remove_stale_job_files
     from ephys_assets.partitions import RECORDINGS
-    from ephys_assets.service import job_session_key, plan_dispatch
+    from ephys_assets.service import job_session_key, plan_dispatch, stale_partition_keys
     from neuro_pipelines.instance_setup import ensure_instance
     from resources.ephys_paths import EphysPaths
 
@@ -50,7 +66,7 @@ def _run(params, data_dir: Path, results_dir: Path) -> int:
             data_root=str(data_dir.absolute()), results_root=str(results_dir.absolute())
         )
     }
-    with dg.DagsterInstance.get() as instance:
+    with dg.DagsterInstance.get() as instance, quiet_dispatch_logs():
         instance.add_dynamic_partitions(
             RECORDINGS, [k for k in plan.keys if not instance.has_dynamic_partition(RECORDINGS, k)]
         )
@@ -77,6 +93,17 @@ def _run(params, data_dir: Path, results_dir: Path) -> int:
             )
             if not result.success:
                 failures.append(key)
+        session_keys = sorted({job_session_key(job) for job in plan.result.jobs})
+        entries = [p.name for p in data_dir.iterdir()]
+        stale_keys = stale_partition_keys(
+            instance.get_dynamic_partitions(RECORDINGS), session_keys, plan.keys, entries
+        )
+    # Only a complete run replaces the previous dispatch: job files it no longer produces are removed (flat layout).
+    removed = (
+        []
+        if failures
+        else remove_stale_job_files(results_dir, [job_file_name(i) for i in range(len(plan.keys))])
+    )
     log = plan.result.log
     print(
         f"\nephys-dispatch: {len(plan.keys) - len(failures)}/{len(plan.keys)} job files written to {results_dir}"
@@ -89,6 +116,13 @@ def _run(params, data_dir: Path, results_dir: Path) -> int:
         f"  dropped streams: {len(log.dropped_streams)}, skipped recordings: {len(log.skipped_recordings)}, "
         f"timestamp resets: {len(log.timestamp_resets)}, swallowed errors: {len(log.swallowed_errors)}"
     )
+    if removed:
+        print(f"  removed stale job files of an earlier dispatch: {[p.name for p in removed]}")
+    if stale_keys:
+        print(
+            f"  partitions no longer produced by these sessions (kept; delete with "
+            f"`neuro-partitions delete {RECORDINGS} ...`): {stale_keys}"
+        )
     if failures:
         print(
             f"ephys-dispatch: error: {len(failures)} materialization(s) failed: {failures}", file=sys.stderr

@@ -100,3 +100,29 @@ def job_metadata(job: Job) -> dict[str, Any]:
         "lfp_paired": job.recording_lfp_dict is not None,
         "probe_dict": job.probe_dict is not None,
     }
+
+
+def stale_partition_keys(
+    existing_keys: Sequence[str],
+    session_keys: Sequence[str],
+    current_keys: Sequence[str],
+    other_session_keys: Sequence[str] = (),
+) -> list[str]:
+    """Keys of ``session_keys``' sessions that exist in the instance but are no longer produced.
+
+    A key belongs to a session when it starts with ``<slug(session)>__``; keys that also match a longer prefix of
+    another data-root entry (``a`` vs ``a__b``) are left to that entry.
+    """
+    from neuro_pipelines.keys import slugify
+
+    current = set(current_keys)
+    prefixes = {f"{slugify(s) or 'session'}__" for s in session_keys}
+    others = {f"{slugify(s) or 'session'}__" for s in other_session_keys} - prefixes
+    stale = []
+    for key in existing_keys:
+        if key in current:
+            continue
+        owner = max((p for p in prefixes | others if key.startswith(p)), key=len, default=None)
+        if owner in prefixes:
+            stale.append(key)
+    return sorted(stale)

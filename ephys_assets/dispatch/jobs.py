@@ -196,12 +196,21 @@ def job_json_text(job: Job) -> str:
     return json.dumps(job.to_json_dict(), indent=4)
 
 
-def write_jobs(jobs: Sequence[Job], results_dir: str | Path) -> list[Path]:
-    """Write ``job_<i>.json`` atomically (temp + rename) in emission order; returns the paths."""
+def write_jobs(jobs: Sequence[Job], results_dir: str | Path, *, prune_stale: bool = True) -> list[Path]:
+    """Write ``job_<i>.json`` atomically (temp + rename) in emission order; returns the paths.
+
+    With ``prune_stale``, ``job_<i>.json`` files of an earlier dispatch that are not part of this one are removed
+    after every file of this one was written (a crash before that leaves the earlier files in place).
+    """
+    from ephys_assets.dispatch.outputs import job_file_name, remove_stale_job_files
     from neuro_pipelines.fsutil import write_text_atomic
 
     results_dir = Path(results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
-    return [
-        write_text_atomic(results_dir / f"job_{i}.json", job_json_text(job)) for i, job in enumerate(jobs)
+    paths = [
+        write_text_atomic(results_dir / job_file_name(i), job_json_text(job)) for i, job in enumerate(jobs)
     ]
+    if prune_stale:
+        for path in remove_stale_job_files(results_dir, [p.name for p in paths]):
+            logger.info("Removed stale job file %s", path)
+    return paths

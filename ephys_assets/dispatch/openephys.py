@@ -109,10 +109,37 @@ def select_record_nodes(
     return kept, dropped
 
 
-def fix_empty_probe_name(recording, lfp, root: Path, stream: str, block_index: int, log: DispatchLog) -> bool:
-    """The original's probe fix (D27: also in openephys): one probe with an empty name → re-read it from settings."""
+def single_probe_name(recording) -> str | None:
+    """Name of the recording's only probe, or None when it has no probe or several.
+
+    SpikeInterface < 0.105 (the original's) kept it in the ``probes_info`` annotation; 0.105 keeps the probe
+    annotations in the probe group.
+    """
     probes_info = recording.get_annotation("probes_info")
-    if not probes_info or len(probes_info) != 1 or probes_info[0].get("name", None) != "":
+    if probes_info:
+        return probes_info[0].get("name") if len(probes_info) == 1 else None
+    if not recording.has_probe():
+        return None
+    probes = recording.get_probegroup().probes
+    return probes[0].name if len(probes) == 1 else None
+
+
+def probe_name_from_stream(oe_stream: str) -> str:
+    """``Neuropix-PXI-100.ProbeA-AP`` → ``ProbeA`` (the name the GUI gives a probe without a custom name)."""
+    device_part = oe_stream.rsplit(".", 1)[-1]
+    for suffix in ("-AP", "-LFP"):
+        if device_part.endswith(suffix):
+            return device_part[: -len(suffix)]
+    return device_part
+
+
+def fix_empty_probe_name(recording, lfp, root: Path, stream: str, block_index: int, log: DispatchLog) -> bool:
+    """The original's probe fix (D27: also in openephys): one probe with an empty name → re-read it from settings.
+
+    If the settings file itself gives the probe no name (``custom_probe_name=""``), the probe is named after the
+    stream's device part (``ProbeA``), so downstream steps never see an empty probe name.
+    """
+    if single_probe_name(recording) != "":
         return False
     import probeinterface as pi
 
@@ -121,13 +148,18 @@ def fix_empty_probe_name(recording, lfp, root: Path, stream: str, block_index: i
     settings = node_folder / ("settings.xml" if block_index == 0 else f"settings_{block_index + 1}.xml")
     try:
         probe = pi.read_openephys(settings, stream_name=oe_stream)
+        if not probe.name:
+            probe.name = probe_name_from_stream(oe_stream)
         group_mode = "by_shank" if probe.shank_ids is not None else "by_probe"
-        recording.set_probe(probe, group_mode=group_mode, in_place=True)
+        recording.set_probe(probe, group_mode=group_mode)
         if lfp is not None:
-            lfp.set_probe(probe, group_mode=group_mode, in_place=True)
+            lfp.set_probe(probe, group_mode=group_mode)
     except Exception as exc:
         log.swallow(f"probe fix for {stream} from {settings}", exc)
         return False
+    log.notes.append(
+        f"probe of {stream} (block {block_index}) had an empty name; re-read from {settings.name}"
+    )
     return True
 
 

@@ -155,7 +155,8 @@ def load_reader(
                     ) from exc
                 probe_file = probe_entry.get(stream) if isinstance(probe_entry, dict) else probe_entry
                 if probe_file:
-                    recording = recording.set_probegroup(
+                    # in place in SpikeInterface 0.105 (it returns None; the original assigned its result)
+                    recording.set_probegroup(
                         pi.read_probeinterface(_resolve_kwargs({"path": probe_file}, data_root)["path"])
                     )
                 if not recording.has_probe():

@@ -339,3 +339,44 @@ def test_shipped_openephys_np1_wideband_tree(tmp_path, monkeypatch):
         total += rec.get_num_channels()
         assert rec.get_sampling_frequency() == stream["sample_rate"]
     assert total == stream["num_channels"]
+
+
+def test_shipped_openephys_multi_probe_settings(tmp_path, monkeypatch):
+    """``OE_Neuropix-PXI-multi-probe/settings.xml`` (four probes, only settings shipped): one AP stream per probe,
+    written with as many channels as that probe has contacts; every job gets its own probe by stream name."""
+    import probeinterface as pi
+
+    settings = sd.OPENEPHYS_META / "OE_Neuropix-PXI-multi-probe" / "settings.xml"
+    template = json.loads(sd.OE_NP2_OEBIN.read_text())
+    ap = next(s for s in template["continuous"] if s["folder_name"].rstrip("/") == OE_AP_FOLDER)
+    contacts = {}
+    streams = []
+    for probe_name in ("ProbeA", "ProbeB", "ProbeC", "ProbeD"):
+        folder = f"Neuropix-PXI-100.{probe_name}-AP"
+        n_contacts = pi.read_openephys(settings, stream_name=folder).get_contact_count()
+        contacts[folder] = n_contacts
+        channels = [{**ap["channels"][0], "channel_name": f"CH{i + 1}"} for i in range(n_contacts)]
+        streams.append(
+            {
+                **ap,
+                "folder_name": f"{folder}/",
+                "stream_name": f"{probe_name}-AP",
+                "num_channels": n_contacts,
+                "channels": channels,
+            }
+        )
+    oebin = tmp_path / "multi.oebin"
+    oebin.write_text(json.dumps({**template, "continuous": streams}))
+    data = tmp_path / "data"
+    node = data / "oe_multi" / "Record Node 101"
+    sd.write_openephys_record_node(node, oebin, settings, {1: (0.01,)})
+    result = discover_jobs(data, params_from_mapping({"input": "openephys", "split_groups": False}))
+    assert sorted(j.recording_name for j in result.jobs) == sorted(
+        f"experiment1_Record Node 101#{folder}_recording1" for folder in contacts
+    )
+    monkeypatch.chdir(tmp_path)
+    for job in result.jobs:
+        folder = job.recording_name.split("#")[1].rsplit("_", 1)[0]
+        rec = _check_oe_job(job, data, node / "experiment1" / "recording1", folder)
+        assert rec.get_num_channels() == contacts[folder]
+        assert rec.get_probe().name == folder.split(".")[1][: -len("-AP")]

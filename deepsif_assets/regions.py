@@ -5,7 +5,10 @@ Layout (spec §2, §4.8, §5.8–§5.9), under the source folder:
 - ``raw_nmm/a{r}/`` — the simulation output (original segments or compact ``_ds.mat`` files); ``_complete.json``
   is written last by the simulation, so raw data without it is a crashed, partial run;
 - ``nmm_<filename>/a{r}/nmm_{k}.mat`` — clips ``data`` (500 × 994 single), k = 1 … total;
-- ``nmm_<filename>/clip_info/iter{m}/iter_{m}_i_{r}.mat`` — markers ``num_spike`` (cumulative) and ``spike_time``.
+- ``nmm_<filename>/clip_info/iter{m}/iter_{m}_i_{r}.mat`` — markers ``num_spike`` (cumulative) and ``spike_time``;
+- ``nmm_<filename>/clip_windows/a{r}.mat`` — the clips' peak windows (uncompressed), a derived cache written at the
+  end of extraction and read by the synthetic-source step instead of inflating every clip (not part of the
+  completeness rule: the generator falls back to the clips when it is absent).
 
 Extraction is *complete* when every iteration has its marker, the markers' cumulative counts never decrease, and
 the clip files are exactly ``nmm_1 … nmm_{num_spike of the last iteration}`` (zero clips allowed). Anything else
@@ -34,6 +37,7 @@ RAW_COMPLETE_FLAG = "_complete.json"
 EXTRACTION_FAILED_FLAG = "_extraction_failed.json"
 _CLIP_NAME = re.compile(r"^nmm_(\d+)\.mat$")
 _PARTIAL_PREFIX = ".partial_"
+WINDOW_CACHE_DIR = "clip_windows"
 
 
 class RegionDataError(ValueError):
@@ -108,6 +112,11 @@ class RegionLayout:
 
     def marker_path(self, iteration: int) -> Path:
         return self.clip_root / "clip_info" / f"iter{iteration}" / f"iter_{iteration}_i_{self.region}.mat"
+
+    @property
+    def window_cache_path(self) -> Path:
+        """Peak windows of the clips (``matlab/write_clip_windows.m``), read by the synthetic-source step."""
+        return self.clip_root / WINDOW_CACHE_DIR / f"a{self.region}.mat"
 
 
 @dataclass(frozen=True)
@@ -202,7 +211,7 @@ def extraction_status(layout: RegionLayout, iterations: list[int] | tuple[int, .
 
 
 def wipe_extraction(layout: RegionLayout) -> int:
-    """Remove the region's clips, partial files and markers (of every iteration); return the files removed."""
+    """Remove the region's clips, partial files, markers (of every iteration) and window cache; return the count."""
     removed = 0
     if layout.clip_dir.is_dir():
         for path in layout.clip_dir.iterdir():
@@ -215,6 +224,11 @@ def wipe_extraction(layout: RegionLayout) -> int:
             path.unlink()
             removed += 1
         for path in info.glob(f"iter*/{_PARTIAL_PREFIX}iter_*_i_{layout.region}.mat"):
+            path.unlink()
+            removed += 1
+    cache = layout.window_cache_path
+    for path in (cache, cache.with_name(_PARTIAL_PREFIX + cache.name)):
+        if path.is_file():
             path.unlink()
             removed += 1
     return removed

@@ -11,8 +11,10 @@ function summary = process_region_clips(region, source_dir, leadfield_file, file
 %   - clip numbers continue from the previous iteration's marker num_spike (never a per-call counter);
 %   - an iteration without kept spikes (including a lone spike rejected by rule 2) gives zero clips AND a marker;
 %   - a missing iteration is an error that names the missing files;
-%   - clips and markers are written atomically (temp file in the same folder, then rename), and the marker of an
-%     iteration only after all its clips.
+%   - clips and markers are written atomically (save_atomic.m: temp file, read back, rename), and the marker of
+%     an iteration only after all its clips;
+%   - at the end, the clips' peak windows are cached in nmm_<filename>/clip_windows/a<region>.mat
+%     (write_clip_windows.m) so the synthetic-source step need not inflate every clip again.
 %
 % Inputs
 %   region          0-based fs region id (folder a<region>)
@@ -63,6 +65,12 @@ raw_dir = fullfile(source_dir, 'raw_nmm', sprintf('a%d', region));
 out_root = fullfile(source_dir, ['nmm_' filename]);
 clip_dir = fullfile(out_root, sprintf('a%d', region));
 ensure_dir(clip_dir);
+% The peak-window cache of the synthetic step describes the finished clip set: drop it while clips may change.
+window_dir = fullfile(out_root, 'clip_windows');
+window_file = fullfile(window_dir, sprintf('a%d.mat', region));
+if isfile(window_file)
+    delete(window_file);
+end
 
 iterations = opts.iterations;
 clips_per_iteration = zeros(1, numel(iterations));
@@ -132,6 +140,10 @@ for j = 1:numel(iterations)
     log_line(opts, 'iter_%d_i_%d is done', iter, region);
     clear nmm;
 end
+
+ensure_dir(window_dir);
+write_clip_windows(clip_dir, region, num_spike, window_file);
+log_line(opts, 'region %d: %d clip windows cached in %s', region, num_spike, window_file);
 
 summary = struct('clips_per_iteration', clips_per_iteration, 'num_spike', num_spike, ...
                  'iterations', iterations, 'seconds', toc(t_total));
@@ -207,40 +219,6 @@ if ~isfolder(folder)
     [ok, msg] = mkdir(folder);
     if ~ok
         error('process_region_clips:io', 'cannot create folder %s: %s', folder, msg);
-    end
-end
-end
-
-
-function save_atomic(target, variables)
-% Save the fields of VARIABLES to TARGET (-v7) via a temporary file in the same folder, then rename.
-[folder, name, ext] = fileparts(target);
-tmp = fullfile(folder, ['.partial_' name ext]);
-save(tmp, '-struct', 'variables', '-v7');
-% Octave's save does not fail on a full disk: it leaves a truncated file. Read it back before publishing it.
-try
-    back = load(tmp);
-    fields = fieldnames(variables);
-    for f = 1:numel(fields)
-        if ~isfield(back, fields{f}) || ~isequaln(back.(fields{f}), variables.(fields{f}))
-            error('process_region_clips:io', 'variable %s did not read back', fields{f});
-        end
-    end
-catch err
-    if exist(tmp, 'file')
-        delete(tmp);
-    end
-    error('process_region_clips:io', 'could not write %s (disk full?): %s', target, err.message);
-end
-if exist('rename', 'builtin')                     % Octave: POSIX rename, atomic on one file system
-    [err, msg] = rename(tmp, target);
-    if err ~= 0
-        error('process_region_clips:io', 'cannot rename %s to %s: %s', tmp, target, msg);
-    end
-else                                              % MATLAB
-    [ok, msg] = movefile(tmp, target, 'f');
-    if ~ok
-        error('process_region_clips:io', 'cannot move %s to %s: %s', tmp, target, msg);
     end
 end
 end

@@ -94,10 +94,13 @@ def snapshot(folder: Path) -> dict[str, np.ndarray]:
     out = {}
     for path in sorted(folder.rglob("*.mat")):
         content = scipy.io.loadmat(path)
-        key = "data" if "data" in content else "num_spike"
-        value = content[key]
-        if key == "num_spike":
-            value = np.concatenate([np.ravel(value), np.ravel(content["spike_time"])])
+        if "data" in content:  # a clip
+            value = content["data"]
+        elif "num_spike" in content:  # an iteration marker
+            value = np.concatenate([np.ravel(content["num_spike"]), np.ravel(content["spike_time"])])
+        else:  # the peak-window cache
+            names = ("n_clips", "window_start", "window_length", "shape_power", "clip_mean", "window_rows")
+            value = np.concatenate([np.ravel(content[name]).astype(np.float64) for name in names])
         out[str(path.relative_to(folder))] = value
     return out
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import stat
 from pathlib import Path
 
 import numpy as np
@@ -92,6 +90,10 @@ def read_marker(source: Path, region: int, m: int, filename: str = "spikes") -> 
     )
 
 
+def read_window_cache(source: Path, region: int, filename: str = "spikes") -> dict:
+    return scipy.io.loadmat(source / f"nmm_{filename}" / "clip_windows" / f"a{region}.mat")
+
+
 def run(octave: OctaveResource, region: int, source: Path, leadfield: Path, **options):
     opts = {**SMALL.clip_options(), **options}
     return octave.call("process_region_clips", region, str(source), str(leadfield), "spikes", opts, nout=1)
@@ -153,6 +155,7 @@ def test_resume_numbers_from_previous_marker(octave, small_case, tmp_path):
     shutil.copytree(root / "source", source)
     run(octave, REGION, source, leadfield, iterations=[0])
     first = read_clip(source, REGION, 1)
+    assert read_window_cache(source, REGION)["n_clips"].item() == len(references[0].spike_time)
     summary = run(octave, REGION, source, leadfield)  # iteration 0 skipped by its marker
     assert np.ravel(summary["clips_per_iteration"]).tolist() == [len(r.spike_time) for r in references]
     np.testing.assert_array_equal(read_clip(source, REGION, 1), first)
@@ -161,6 +164,15 @@ def test_resume_numbers_from_previous_marker(octave, small_case, tmp_path):
     np.testing.assert_allclose(
         read_clip(source, REGION, total), references[2].clips[-1], rtol=1e-5, atol=1e-4
     )
+    # The peak-window cache was rewritten for the whole clip set (the synthetic step reads it instead).
+    cache = read_window_cache(source, REGION)
+    assert cache["n_clips"].item() == total and cache["region"].item() == REGION
+    for k in range(1, total + 1):
+        clip = read_clip(source, REGION, k)
+        start, length = int(cache["window_start"][0, k - 1]), int(cache["window_length"][0, k - 1])
+        peak = int(np.argmax(clip[:, REGION]))
+        assert start - 1 == max(peak - 50, 0) and start - 1 + length - 1 == min(peak + 50, 499)
+        np.testing.assert_array_equal(cache["window_rows"][:length, :, k - 1], clip[start - 1 : start - 1 + length])
 
 
 def test_zero_clip_region_writes_markers(octave, tmp_path):
@@ -248,18 +260,9 @@ def test_bad_inputs_give_clear_errors(octave, small_case, tmp_path):
     )
 
 
-def test_matlab_backend_runs_same_code(small_case, tmp_path, monkeypatch):
-    """A fake ``matlab`` that executes the ``-batch`` code with octave-cli exercises our command construction."""
+def test_matlab_backend_runs_same_code(small_case, tmp_path, fake_matlab):
+    """The MATLAB backend's ``-batch`` command, run by the fake ``matlab`` (Octave), gives the same clips."""
     root, leadfield, _raws, references = small_case
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    fake = bin_dir / "matlab"
-    fake.write_text(
-        '#!/bin/sh\n[ "$1" = "-batch" ] || { echo "expected -batch" >&2; exit 2; }\n'
-        'exec octave-cli --no-gui --eval "pkg load signal; $2"\n'
-    )
-    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     source = tmp_path / "source"
     shutil.copytree(root / "source", source)
     matlab = OctaveResource(backend="matlab")
@@ -268,7 +271,7 @@ def test_matlab_backend_runs_same_code(small_case, tmp_path, monkeypatch):
     command = matlab.matlab_command(
         "process_region_clips", [REGION, str(source), str(leadfield), "spikes", opts]
     )
-    assert command[0] == str(fake) and command[1] == "-batch"
+    assert command[0] == str(fake_matlab) and command[1] == "-batch"
     matlab.call("process_region_clips", REGION, str(source), str(leadfield), "spikes", opts)
     assert read_marker(source, REGION, 2)["num_spike"].item() == sum(len(r.spike_time) for r in references)
     np.testing.assert_allclose(read_clip(source, REGION, 1), references[0].clips[0], rtol=1e-5, atol=1e-4)

@@ -19,7 +19,6 @@ left half-written. Every case goes through a user-facing entry point (CLI or Dag
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import signal
@@ -43,6 +42,7 @@ from resources.deepsif_paths import DeepsifPaths
 from resources.ephys_paths import EphysPaths
 from resources.octave import OctaveResource
 from tests.deepsif_assets.region_fixtures import make_anatomy, snapshot, write_region_raw
+from tests.small_filesystem import small_filesystem
 
 BIN = Path(sys.executable).parent
 REGION = 5
@@ -263,20 +263,6 @@ def test_unsafe_partition_keys(key, instance, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["anatomy", "root"]
 
 
-@contextlib.contextmanager
-def _small_filesystem(path: Path, size_bytes: int):
-    path.mkdir(parents=True)
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size_bytes}", "tmpfs", str(path)], capture_output=True
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.decode().strip()}")
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], check=False)
-
-
 def test_disk_full_while_writing_clips(instance, tmp_path):
     anatomy = make_anatomy(tmp_path / "anatomy")
     reference_source = tmp_path / "reference"
@@ -292,7 +278,7 @@ def test_disk_full_while_writing_clips(instance, tmp_path):
     one_clip = max(
         p.stat().st_size for p in RegionLayout(reference_source, REGION).clip_dir.glob("nmm_*.mat")
     )
-    with _small_filesystem(tmp_path / "tiny", raw_bytes + int(1.5 * one_clip) + 64 * 1024) as tiny:
+    with small_filesystem(tmp_path / "tiny", raw_bytes + int(1.5 * one_clip) + 64 * 1024) as tiny:
         source = tiny / "source"
         shutil.copytree(pristine, source)
         full = _materialize(instance, [nmm_spikes], anatomy, source, str(REGION))

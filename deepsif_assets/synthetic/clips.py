@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
+from deepsif_assets.regions import WINDOW_CACHE_DIR
 from neuro_pipelines.fsutil import atomic_path, confined_path
 
 CLIP_SAMPLES = 500
@@ -28,6 +29,10 @@ class NoClipsError(RuntimeError):
     """No usable spike clips for the synthetic-source step."""
 
 
+class ClipStoreSpaceError(RuntimeError):
+    """Not enough free disk space for the consolidated clip store."""
+
+
 def clip_dir(source_dir: Path, filename: str) -> Path:
     """``<source_dir>/nmm_<filename>``."""
     return confined_path(source_dir, f"nmm_{filename}")
@@ -36,6 +41,36 @@ def clip_dir(source_dir: Path, filename: str) -> Path:
 def clip_path(clips_root: Path, region: int, k: int) -> Path:
     """``<clips_root>/a{region}/nmm_{k}.mat`` (k is 1-based)."""
     return Path(clips_root) / f"a{region}" / f"nmm_{k}.mat"
+
+
+def window_cache_path(clips_root: Path, region: int) -> Path:
+    """``<clips_root>/clip_windows/a{region}.mat``: the peak windows cached by ``matlab/write_clip_windows.m``."""
+    return Path(clips_root) / WINDOW_CACHE_DIR / f"a{region}.mat"
+
+
+def window_cache_covers(clips_root: Path, region: int, n_clips: int, n_regions: int) -> bool:
+    """True if the region's peak-window cache exists and describes at least clips ``nmm_1 … nmm_{n_clips}``.
+
+    Extraction deletes the cache before it may change any clip and writes it after the last one, so a cache that
+    covers the clip count is current; anything else (absent, older format, fewer clips) means "load the clips".
+    """
+    path = window_cache_path(clips_root, region)
+    if not path.is_file():
+        return False
+    try:
+        shapes = {name: shape for name, shape, _ in scipy.io.whosmat(path)}
+        header = scipy.io.loadmat(path, variable_names=["region", "n_clips"])
+    except Exception:  # an unreadable cache is only a missed speed-up: the clips are the data
+        return False
+    rows = shapes.get("window_rows", ())
+    return (
+        len(rows) >= 2
+        and rows[1] == n_regions
+        and "region" in header
+        and "n_clips" in header
+        and int(header["region"].ravel()[0]) == region
+        and int(header["n_clips"].ravel()[0]) >= n_clips
+    )
 
 
 def count_clips(clips_root: Path, region: int) -> int:
@@ -77,6 +112,29 @@ def load_clip(path: Path) -> np.ndarray:
             f"clip file {path}: variable 'data' has shape {shape}, expected ({CLIP_SAMPLES}, n)"
         )
     return np.asarray(data, dtype=np.float32)
+
+
+def clip_store_bytes(n_clips: int, n_regions: int) -> int:
+    """Size of the clip store's ``data`` (uncompressed float32), which dominates the file."""
+    return n_clips * CLIP_SAMPLES * n_regions * 4
+
+
+def check_clip_store_space(target: Path, n_clips: int, n_regions: int) -> int:
+    """Fail before any work if ``target``'s file system cannot hold the store; return the bytes needed.
+
+    The store is written next to ``target`` and renamed over it, so an old store does not count as free space.
+    """
+    import shutil
+
+    needed = clip_store_bytes(n_clips, n_regions)
+    free = shutil.disk_usage(Path(target).parent).free
+    if free < needed:
+        raise ClipStoreSpaceError(
+            f"the clip store {target} needs {needed / 1e9:.2f} GB ({n_clips} clips x 500 x {n_regions} float32) "
+            f"but its file system has {free / 1e9:.2f} GB free; free space, use fewer regions, or turn "
+            "write_clip_store off"
+        )
+    return needed
 
 
 def write_clip_store(target: Path, clips_root: Path, counts: Mapping[int, int], n_regions: int) -> dict:

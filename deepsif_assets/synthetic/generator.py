@@ -122,6 +122,7 @@ class GeneratorInputs:
     mode: str
     n_sources: int
     faithful_window: bool
+    window_cached: frozenset[int] = frozenset()  # centre regions whose clip_windows/a{r}.mat covers their clips
 
 
 def write_generator_params(params_file: Path, inputs: GeneratorInputs, random: RandomInputs) -> None:
@@ -140,6 +141,7 @@ def write_generator_params(params_file: Path, inputs: GeneratorInputs, random: R
             "regions": np.array(regions, dtype=np.float64),
             "clip_counts": np.array([inputs.clip_counts[r] for r in regions], dtype=np.float64),
             "clip_offsets": np.array([inputs.clip_offsets[r] for r in regions], dtype=np.float64),
+            "window_cached": np.array([r in inputs.window_cached for r in regions], dtype=np.float64),
             "nper": float(settings.nper),
             "n_iter": float(settings.n_iter),
             "n_sources": float(inputs.n_sources),

@@ -39,6 +39,7 @@ def synthetic_metadata(
         "regions_skipped_too_few_clips": dg.MetadataValue.json(_compact(result.regions_skipped)),
         "regions_requested_not_materialized": dg.MetadataValue.json(not_materialized),
         "regions_with_fewer_than_nper_clips": len(result.regions_underfilled),
+        "regions_read_from_window_cache": len(result.regions_window_cached),
         "nper": result.nper,
         "point_05": result.point_05,
         "patch_size_min_median_max": dg.MetadataValue.json(

@@ -42,6 +42,7 @@ class SyntheticResult:
     clip_counts: dict[int, int]  # every candidate region -> clips on disk
     regions_skipped: dict[int, int]  # candidates with fewer than min_clips_per_region clips -> their count
     regions_underfilled: dict[int, int]  # used regions with fewer clips than nper -> their count
+    regions_window_cached: list[int]  # used regions whose peak-window cache was present (others: clips loaded)
     nper: int
     point_05: int
     dis_matrix: anatomy.DisMatrixSource
@@ -93,10 +94,22 @@ def build_synthetic_source(
         )
     settings = generator.MODES[request.mode]
     offsets = clips.clip_offsets(used)
-    log(f"synthetic source: {len(used)} centre regions, {sum(used.values())} clips, {len(skipped)} skipped")
+    usable = {r: min(n, settings.nper) for r, n in used.items()}
+    cached = (
+        []
+        if request.faithful_window  # the cache holds the fixed window only
+        else [r for r, n in usable.items() if clips.window_cache_covers(clips_root, r, n, n_all)]
+    )
+    log(
+        f"synthetic source: {len(used)} centre regions, {sum(used.values())} clips, {len(skipped)} skipped, "
+        f"{len(cached)} with a peak-window cache"
+    )
 
     output_file = confined_path(source_dir, generator.output_name(request.mode))
     source_dir.mkdir(parents=True, exist_ok=True)
+    store_file = confined_path(source_dir, generator.clip_store_name(request.mode))
+    if request.write_clip_store:  # fail in a second, not after the generator ran
+        clips.check_clip_store_space(store_file, sum(used.values()), n_all)
     with tempfile.TemporaryDirectory(prefix=".synthetic-", dir=source_dir) as work:
         random = generator.draw_random_inputs(
             request.seed, nbs, len(used), settings.n_iter, request.n_sources
@@ -109,7 +122,8 @@ def build_synthetic_source(
             dis_matrix_file=dis_matrix.path,
             clips_root=clips_root,
             output_file=staged_output,
-            clip_counts={r: min(n, settings.nper) for r, n in used.items()},
+            clip_counts=usable,
+            window_cached=frozenset(cached),
             clip_offsets=offsets,
             mode=request.mode,
             n_sources=request.n_sources,
@@ -126,9 +140,7 @@ def build_synthetic_source(
         store = None
         if request.write_clip_store:
             # Written before the source file is moved into place, so the source never points into a stale store.
-            store = clips.write_clip_store(
-                confined_path(source_dir, generator.clip_store_name(request.mode)), clips_root, used, n_all
-            )
+            store = clips.write_clip_store(store_file, clips_root, used, n_all)
         os.replace(staged_output, output_file)
 
     selected = result_vars["selected_region"]
@@ -139,6 +151,7 @@ def build_synthetic_source(
         clip_counts=counts,
         regions_skipped=skipped,
         regions_underfilled={r: n for r, n in used.items() if n < settings.nper},
+        regions_window_cached=cached,
         nper=settings.nper,
         point_05=random.point_05,
         dis_matrix=dis_matrix,

@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 import scipy.io
 from clipfactory import N_REGIONS, full_counts, requires_octave
+from clipfactory import write_clip as clipfactory_write_clip
 
 from deepsif_assets.synthetic.anatomy import AnatomyError
-from deepsif_assets.synthetic.clips import NoClipsError
+from deepsif_assets.synthetic.clips import ClipStoreSpaceError, NoClipsError
 from deepsif_assets.synthetic.pipeline import SyntheticRequest, build_synthetic_source
+from tests.small_filesystem import small_filesystem
 
 PAD = 15213
 
@@ -205,3 +207,95 @@ def test_missing_anatomy_is_a_clear_error(tmp_path, make_source, octave, anatomy
     source = make_source({1: 1}, "missing_anatomy")
     with pytest.raises(AnatomyError, match=missing):
         build_synthetic_source(SyntheticRequest(partial, source, (1,), mode="test"), octave.call)
+
+
+def _write_window_caches(octave, source, counts: dict[int, int]) -> None:
+    """The caches as the extraction step writes them (real ``write_clip_windows.m``)."""
+    clips_root = source / "nmm_spikes"
+    (clips_root / "clip_windows").mkdir(exist_ok=True)
+    for region, n in counts.items():
+        octave.call(
+            "write_clip_windows",
+            str(clips_root / f"a{region}"),
+            region,
+            n,
+            str(clips_root / "clip_windows" / f"a{region}.mat"),
+        )
+
+
+def test_window_cache_matches_numpy_window_rule(tmp_path, octave):
+    source = tmp_path / "source"
+    peaks = [3, 250, 497]  # windows clipped at the start, full, clipped at the end
+    for k, peak in enumerate(peaks, start=1):
+        clipfactory_write_clip(source / "nmm_spikes" / "a5" / f"nmm_{k}.mat", 5, peak, seed=k)
+    _write_window_caches(octave, source, {5: len(peaks)})
+    cache = scipy.io.loadmat(source / "nmm_spikes" / "clip_windows" / "a5.mat")
+    assert int(cache["n_clips"].ravel()[0]) == 3 and cache["window_rows"].dtype == np.float32
+    for k in range(1, 4):
+        data = scipy.io.loadmat(source / "nmm_spikes" / "a5" / f"nmm_{k}.mat")["data"].astype(float)
+        shape = data[:, 5] / data[:, 5].max()
+        peak = int(np.argmax(shape))  # 0-based
+        rows = np.arange(max(peak - 50, 0), min(peak + 50, 499) + 1)
+        assert int(cache["window_start"].ravel()[k - 1]) == rows[0] + 1
+        assert int(cache["window_length"].ravel()[k - 1]) == rows.size
+        np.testing.assert_array_equal(cache["window_rows"][: rows.size, :, k - 1], data[rows].astype(np.float32))
+        np.testing.assert_allclose(cache["clip_mean"][k - 1], data.mean(axis=0), rtol=1e-12, atol=1e-12)
+        dm = shape - shape.mean()
+        np.testing.assert_allclose(cache["shape_power"].ravel()[k - 1], np.sum(dm[rows] ** 2), rtol=1e-12)
+
+
+def test_window_cache_gives_bit_identical_output(make_source, octave, anatomy_dir):
+    counts = {2: 3, 40: 1, 500: 4, 993: 2}
+    source = make_source(counts, "window_cache")
+    request = SyntheticRequest(anatomy_dir, source, tuple(counts), mode="test", seed=3, write_clip_store=False)
+    from_clips = build_synthetic_source(request, octave.call)
+    assert from_clips.regions_window_cached == []
+    expected = scipy.io.loadmat(from_clips.output_file)
+
+    # Region 500's cache covers only 2 of its 4 clips (as if stale): its clips are loaded instead.
+    _write_window_caches(octave, source, {2: 3, 40: 1, 500: 2, 993: 2})
+    # Proof that cached regions' clips are not read: replace them (hard links into the shared pool) by junk.
+    for clip in (source / "nmm_spikes" / "a2").glob("nmm_*.mat"):
+        clip.unlink()
+        clip.write_bytes(b"not a MAT file")
+    from_cache = build_synthetic_source(request, octave.call)
+    assert from_cache.regions_window_cached == [2, 40, 993]
+    got = scipy.io.loadmat(from_cache.output_file)
+    for name in ("selected_region", "nmm_idx", "random_samples", "scale_ratio", "mag_change", "sensor_snr"):
+        np.testing.assert_array_equal(got[name], expected[name], err_msg=name)
+
+
+def test_matlab_backend_gives_the_same_file(make_source, octave, anatomy_dir, fake_matlab):
+    """The generator through the MATLAB backend (``matlab -batch``; a fake that runs Octave) = the Octave run."""
+    from resources.octave import OctaveResource
+
+    counts = {7: 2, 300: 3}
+    source = make_source(counts, "matlab_backend")
+    _write_window_caches(octave, source, {7: 2})  # one region from its cache, one from its clips
+    request = SyntheticRequest(anatomy_dir, source, tuple(counts), mode="test", seed=11, write_clip_store=False)
+    expected = scipy.io.loadmat(build_synthetic_source(request, octave.call).output_file)
+    matlab = OctaveResource(backend="matlab")
+    assert matlab.matlab_command("generate_synthetic_source", ["p.mat"])[:2] == [str(fake_matlab), "-batch"]
+    got = scipy.io.loadmat(build_synthetic_source(request, matlab.call).output_file)
+    for name in ("selected_region", "nmm_idx", "random_samples", "scale_ratio", "mag_change", "sensor_snr"):
+        np.testing.assert_array_equal(got[name], expected[name], err_msg=name)
+
+
+def test_clip_store_without_space_fails_before_any_work(tmp_path, clip_pool, octave, anatomy_dir):
+    """On a real small file system: one clear error naming the store, the previous output left untouched."""
+    counts = {10: 3, 11: 3}
+    with small_filesystem(tmp_path / "tiny", 64 * 2**20) as tiny:
+        source = tiny / "source"
+        for region, n in counts.items():
+            (source / "nmm_spikes" / f"a{region}").mkdir(parents=True)
+            for k in range(1, n + 1):
+                shutil.copy(clip_pool[k], source / "nmm_spikes" / f"a{region}" / f"nmm_{k}.mat")
+        request = dict(anatomy_dir=anatomy_dir, source_dir=source, candidate_regions=tuple(counts), mode="test")
+        first = build_synthetic_source(SyntheticRequest(**request, write_clip_store=False), octave.call)
+        before = {p: p.read_bytes() for p in source.rglob("*") if p.is_file()}
+        store_bytes = 6 * 500 * N_REGIONS * 4
+        (tiny / "ballast").write_bytes(bytes(shutil.disk_usage(tiny).free - store_bytes // 2))
+        with pytest.raises(ClipStoreSpaceError, match=r"test_sample_nmm\.h5 needs 0\.01 GB .* free"):
+            build_synthetic_source(SyntheticRequest(**request, seed=9), octave.call)
+        assert {p: p.read_bytes() for p in source.rglob("*") if p.is_file()} == before
+        assert first.output_file in before

@@ -29,14 +29,30 @@ def quiet_dispatch_logs() -> Iterator[None]:
         dispatch_logger.setLevel(previous)
 
 
+def setup_logging(input_format: str, data_dir: Path) -> None:
+    """The capsule's logging: ``aind_log_utils`` for AIND input when it is installed, else INFO to stdout."""
+    if input_format == "aind" and data_dir.is_dir():
+        try:
+            from aind_log_utils import log as aind_log
+        except ImportError:
+            aind_log = None
+        if aind_log is not None:
+            from ephys_assets.dispatch.aind import aind_logging_identity
+
+            subject_id, asset_name = aind_logging_identity(data_dir)
+            aind_log.setup_logging("Job Dispatch Ecephys", subject_id=subject_id, asset_name=asset_name)
+            return
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_arg_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
     try:
         params = params_from_namespace(args)
         data_dir = Path(args.data_dir or "../data")
         results_dir = Path(args.results_dir or "../results")
+        setup_logging(params.input, data_dir)
         if not data_dir.is_dir():
             raise DispatchError("data folder does not exist or is not a directory", data_dir)
         return _run(params, data_dir, results_dir)

@@ -48,6 +48,26 @@ def aind_session_name(session: Path) -> str:
     return session.name
 
 
+def _json_field(path: Path, field: str) -> str:
+    try:
+        value = json.loads(path.read_text()).get(field)
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return "undefined"
+    return "undefined" if value is None else str(value)
+
+
+def aind_logging_identity(data_root: Path) -> tuple[str, str]:
+    """(subject_id, asset_name) for ``aind_log_utils``: ``subject.json`` and ``data_description.json`` of the
+    first AIND session folder (sorted), ``"undefined"`` where missing, as the capsule does."""
+    from ephys_assets.dispatch.sessions import list_session_folders
+
+    folders = list_session_folders(data_root, "aind")
+    if not folders:
+        return "undefined", "undefined"
+    first = folders[0]
+    return _json_field(first / "subject.json", "subject_id"), _json_field(first / "data_description.json", "name")
+
+
 def _read_zarr(path: Path):
     import spikeinterface as si
 

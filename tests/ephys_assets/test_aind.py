@@ -1,5 +1,6 @@
 """``aind`` input: new/old compressed layouts, uncompressed layout, session naming, missing and unreadable Zarr."""
 
+import json
 import shutil
 
 import numpy as np
@@ -118,3 +119,34 @@ def test_missing_ap_zarr_is_logged_and_unreadable_zarr_is_an_error(aind_roots, t
 def test_empty_aind_folder(tmp_path):
     with pytest.raises(DispatchError, match=r"No valid ecephys sessions found\."):
         discover_jobs(tmp_path, params_from_mapping({"input": "aind"}))
+
+
+def test_aind_log_utils_identity_and_use_when_installed(aind_roots, tmp_path, monkeypatch):
+    """As the capsule: AIND input sets up aind_log_utils (when importable) with the first session's subject and
+    asset name, "undefined" where a file is missing; other inputs and a missing package use plain logging."""
+    import sys
+    import types
+
+    from ephys_assets.cli import setup_logging
+    from ephys_assets.dispatch.aind import aind_logging_identity
+
+    new_session = next(aind_roots["new"].iterdir())
+    assert aind_logging_identity(aind_roots["new"]) == (
+        json.loads((new_session / "subject.json").read_text())["subject_id"],
+        json.loads((new_session / "data_description.json").read_text())["name"],
+    )
+    assert aind_logging_identity(aind_roots["old"])[1] == "undefined"  # no data_description.json
+    assert aind_logging_identity(tmp_path) == ("undefined", "undefined")
+
+    # The real package is not a dependency of this project: a stand-in module records the call.
+    calls = []
+    package, log_module = types.ModuleType("aind_log_utils"), types.ModuleType("aind_log_utils.log")
+    log_module.setup_logging = lambda name, **kwargs: calls.append((name, kwargs))
+    package.log = log_module
+    monkeypatch.setitem(sys.modules, "aind_log_utils", package)
+    monkeypatch.setitem(sys.modules, "aind_log_utils.log", log_module)
+    setup_logging("spikeglx", aind_roots["new"])
+    assert calls == []
+    setup_logging("aind", aind_roots["new"])
+    subject_id, asset_name = aind_logging_identity(aind_roots["new"])
+    assert calls == [("Job Dispatch Ecephys", {"subject_id": subject_id, "asset_name": asset_name})]

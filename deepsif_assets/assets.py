@@ -41,6 +41,7 @@ from deepsif_assets.regions import (
     region_lock,
     wipe_extraction,
 )
+from deepsif_assets.synthetic.clips import window_cache_covers
 from neuro_pipelines.fsutil import tree_size_bytes, write_json_atomic
 from neuro_pipelines.plots import png_markdown
 from resources.deepsif_paths import DeepsifPaths
@@ -197,6 +198,17 @@ def nmm_spikes(
             context.log.info(
                 f"region {region}: raw data gone, clips and markers complete: verified, not re-extracted"
             )
+            if before.total_clips and not window_cache_covers(
+                layout.clip_root, region, before.total_clips, N_FS_REGIONS
+            ):  # clips from before the cache existed, or a crash between the last clip and the cache
+                octave.call(
+                    "write_clip_windows",
+                    str(layout.clip_dir),
+                    region,
+                    before.total_clips,
+                    str(layout.window_cache_path),
+                )
+                context.log.info(f"region {region}: wrote the peak-window cache {layout.window_cache_path}")
         else:
             if before.state is not ExtractionState.EMPTY:
                 removed = wipe_extraction(layout)
@@ -261,6 +273,9 @@ def nmm_spikes(
         "raw_bytes_freed": freed,
         "peak_disk_bytes": disk.peak_bytes,
         "clip_bytes": tree_size_bytes(layout.clip_dir),
+        "window_cache_bytes": (
+            layout.window_cache_path.stat().st_size if layout.window_cache_path.is_file() else 0
+        ),
         "backend": octave.backend,
         "leadfield": config.leadfield_name,
         "python_peak_rss_bytes": self_peak_rss_bytes(),

@@ -66,8 +66,7 @@ out_root = fullfile(source_dir, ['nmm_' filename]);
 clip_dir = fullfile(out_root, sprintf('a%d', region));
 ensure_dir(clip_dir);
 % The peak-window cache of the synthetic step describes the finished clip set: drop it while clips may change.
-window_dir = fullfile(out_root, 'clip_windows');
-window_file = fullfile(window_dir, sprintf('a%d.mat', region));
+window_file = fullfile(out_root, 'clip_windows', sprintf('a%d.mat', region));
 if isfile(window_file)
     delete(window_file);
 end
@@ -141,7 +140,6 @@ for j = 1:numel(iterations)
     clear nmm;
 end
 
-ensure_dir(window_dir);
 write_clip_windows(clip_dir, region, num_spike, window_file);
 log_line(opts, 'region %d: %d clip windows cached in %s', region, num_spike, window_file);
 

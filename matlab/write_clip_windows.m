@@ -40,5 +40,9 @@ end
 cache = struct('region', double(region), 'n_clips', n_clips, 'window_rows', rows_all, ...
                'window_start', window_start, 'window_length', window_length, 'clip_mean', clip_mean, ...
                'shape_power', shape_power);
+folder = fileparts(target);
+if ~isempty(folder) && exist(folder, 'dir') ~= 7
+    mkdir(folder);
+end
 save_atomic(target, cache, '-v6');
 end

@@ -154,11 +154,13 @@ def test_adopts_complete_clips_when_raw_already_deleted(instance, folders):
     materialize_spikes(instance, anatomy, source, 5)
     layout = RegionLayout(source, 5)
     before = snapshot(layout.clip_root)
+    layout.window_cache_path.unlink()  # as for clips extracted before the cache existed
     with dg.instance_for_test() as fresh:
         result = materialize_spikes(fresh, anatomy, source, 5)
         meta = materialization(result).metadata
     assert meta["adopted_existing_clips"].value is True
-    assert _same(snapshot(layout.clip_root), before)
+    assert meta["window_cache_bytes"].value == layout.window_cache_path.stat().st_size > 0
+    assert _same(snapshot(layout.clip_root), before)  # clips, markers and the rebuilt cache
 
 
 def test_failed_extraction_keeps_raw_and_records_the_error(instance, folders):

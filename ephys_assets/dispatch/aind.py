@@ -9,12 +9,11 @@ from ephys_assets.dispatch.errors import DispatchError
 from ephys_assets.dispatch.model import DispatchLog, RecordingEntry
 from ephys_assets.dispatch.openephys import (
     experiment_ids,
+    kept_streams,
     load_openephys_tree,
     node_folder_for,
     open_ephys_entry,
-    select_record_nodes,
     split_stream_name,
-    stream_drop_reason,
 )
 
 
@@ -93,25 +92,9 @@ def load_aind_session(
             load_sync_timestamps=False,
             record_nodes=record_nodes,
         )
-    from spikeinterface.extractors.neoextractors import OpenEphysBinaryRecordingExtractor
-
-    try:
-        stream_names, _ids = OpenEphysBinaryRecordingExtractor.get_streams(root)
-        n_blocks = OpenEphysBinaryRecordingExtractor.get_num_blocks(root)
-    except Exception as exc:
-        raise DispatchError(
-            f"cannot list Open Ephys streams of the clipped tree ({type(exc).__name__}: {exc})", root
-        ) from exc
-    candidates = []
-    for stream in stream_names:
-        reason = stream_drop_reason(stream, "aind")
-        if reason is None:
-            candidates.append(stream)
-        else:
-            log.drop(f"{session.name}/{stream}", reason)
-    kept, dropped = select_record_nodes(candidates, record_nodes)
-    for stream, reason in dropped.items():
-        log.drop(f"{session.name}/{stream}", reason)
+    kept, _all_streams, n_blocks = kept_streams(
+        root, session, log, input_format="aind", record_nodes=record_nodes, tree="of the clipped tree"
+    )
     entries = []
     for stream in kept:
         exp_ids = experiment_ids(node_folder_for(root, stream))

@@ -163,6 +163,38 @@ def fix_empty_probe_name(recording, lfp, root: Path, stream: str, block_index: i
     return True
 
 
+def kept_streams(
+    root: Path,
+    session_folder: Path,
+    log: DispatchLog,
+    *,
+    input_format: str,
+    record_nodes: str | tuple[str, ...],
+    tree: str = "",
+) -> tuple[list[str], list[str], int]:
+    """(streams kept by the format's drop rules and the record-node choice, all streams, number of blocks) of an
+    Open Ephys root; every dropped stream is logged. ``tree`` names the tree in the error (e.g. "of the clipped tree")."""
+    from spikeinterface.extractors.neoextractors import OpenEphysBinaryRecordingExtractor
+
+    try:
+        stream_names, _ids = OpenEphysBinaryRecordingExtractor.get_streams(root)
+        n_blocks = OpenEphysBinaryRecordingExtractor.get_num_blocks(root)
+    except Exception as exc:
+        label = f"cannot list Open Ephys streams{' ' + tree if tree else ''}"
+        raise DispatchError(f"{label} ({type(exc).__name__}: {exc})", root) from exc
+    candidates = []
+    for stream in stream_names:
+        reason = stream_drop_reason(stream, input_format)
+        if reason is None:
+            candidates.append(stream)
+        else:
+            log.drop(f"{session_folder.name}/{stream}", reason)
+    kept, dropped = select_record_nodes(candidates, record_nodes)
+    for stream, reason in dropped.items():
+        log.drop(f"{session_folder.name}/{stream}", reason)
+    return kept, list(stream_names), n_blocks
+
+
 def load_openephys_tree(
     root: Path,
     session_name: str | None,
@@ -175,24 +207,11 @@ def load_openephys_tree(
 ) -> list[RecordingEntry]:
     """Entries for every kept stream × block of one Open Ephys root (stream order, then block order)."""
     import spikeinterface.extractors as se
-    from spikeinterface.extractors.neoextractors import OpenEphysBinaryRecordingExtractor
 
     check_openephys_tree(root)
-    try:
-        stream_names, _ids = OpenEphysBinaryRecordingExtractor.get_streams(root)
-        n_blocks = OpenEphysBinaryRecordingExtractor.get_num_blocks(root)
-    except Exception as exc:
-        raise DispatchError(f"cannot list Open Ephys streams ({type(exc).__name__}: {exc})", root) from exc
-    candidates = []
-    for stream in stream_names:
-        reason = stream_drop_reason(stream, input_format)
-        if reason is None:
-            candidates.append(stream)
-        else:
-            log.drop(f"{session_folder.name}/{stream}", reason)
-    kept, dropped = select_record_nodes(candidates, record_nodes)
-    for stream, reason in dropped.items():
-        log.drop(f"{session_folder.name}/{stream}", reason)
+    kept, stream_names, n_blocks = kept_streams(
+        root, session_folder, log, input_format=input_format, record_nodes=record_nodes
+    )
     source = "Open Ephys sync timestamps" if load_sync_timestamps else "sampling rate (no sync timestamps)"
     entries = []
     for stream in kept:

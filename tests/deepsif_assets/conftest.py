@@ -23,3 +23,13 @@ def fake_matlab(tmp_path, monkeypatch) -> Path:
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     return fake
+
+
+@pytest.fixture(scope="session")
+def octave():
+    """One real Octave session (oct2py) shared by the region and synthetic-source tests."""
+    from resources.octave import OctaveResource
+
+    resource = OctaveResource()
+    yield resource
+    resource.close()

@@ -59,13 +59,6 @@ def iteration_specs() -> list[RawSpec]:
 
 
 @pytest.fixture(scope="module")
-def octave():
-    resource = OctaveResource()
-    yield resource
-    resource.close()
-
-
-@pytest.fixture(scope="module")
 def small_case(tmp_path_factory):
     """Raw data (original format) for REGION, its lead field, and the reference result per iteration."""
     root = tmp_path_factory.mktemp("small")

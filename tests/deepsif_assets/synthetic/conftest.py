@@ -1,4 +1,4 @@
-"""Shared fixtures: the real anatomy, a real Octave session, fabricated clips, one full test-mode run."""
+"""Shared fixtures: the real anatomy, fabricated clips, one full test-mode run (Octave: ../conftest.py)."""
 
 from __future__ import annotations
 
@@ -23,15 +23,6 @@ N_REGIONS = clipfactory.N_REGIONS
 @pytest.fixture(scope="session")
 def anatomy_dir() -> Path:
     return ANATOMY_DIR
-
-
-@pytest.fixture(scope="session")
-def octave():
-    from resources.octave import OctaveResource
-
-    resource = OctaveResource()
-    yield resource
-    resource.close()
 
 
 @pytest.fixture(scope="session")

@@ -122,7 +122,6 @@ end
 row_base = reshape(repmat(1:n_base, n_rep, 1), [], 1);     % base row of every sample row
 selected_region = sel_base(row_base, :, :);
 current_snr = repmat(sensor_snr, n_base, 1);
-sensor_snr_out = current_snr;
 row_centre_pos = centre_pos(row_base, :);
 n_avail = min(nper, clip_counts(row_centre_pos));          % regions with fewer clips: only existing ones
 n_avail = reshape(n_avail, N, n_sources);
@@ -215,19 +214,14 @@ end
 fprintf('generate_synthetic_source: scale ratios from %d clips (%d from the window cache), %.1f s elapsed\n', ...
         n_clips_used, n_cached, toc(t_start));
 
-%% Save atomically
-sensor_snr = sensor_snr_out;
+%% Save atomically (save_atomic.m reads the file back: Octave leaves a truncated file on a full disk)
 out_dir = fileparts(output_file);
 if ~isempty(out_dir) && exist(out_dir, 'dir') ~= 7
     mkdir(out_dir);
 end
-tmp_file = [output_file '.partial'];
-save(tmp_file, '-v7', 'selected_region', 'nmm_idx', 'random_samples', 'current_snr', 'sensor_snr', ...
-     'scale_ratio', 'mag_change', 'point_05', 'sigma');
-[ok, msg] = movefile(tmp_file, output_file, 'f');
-if ~ok
-    error('generate_synthetic_source:save', 'could not move %s to %s: %s', tmp_file, output_file, msg);
-end
+save_atomic(output_file, struct('selected_region', selected_region, 'nmm_idx', nmm_idx, ...
+            'random_samples', random_samples, 'current_snr', current_snr, 'sensor_snr', current_snr, ...
+            'scale_ratio', scale_ratio, 'mag_change', mag_change, 'point_05', point_05, 'sigma', sigma), '-v7');
 fprintf('generate_synthetic_source: wrote %s (N = %d, %d clips loaded) in %.1f s\n', output_file, N, ...
         n_clips_used, toc(t_start));
 end

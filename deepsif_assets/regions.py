@@ -79,6 +79,11 @@ def region_lock(layout: RegionLayout, step: str) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
+def window_cache_path(clip_root: Path, region: int) -> Path:
+    """``nmm_<filename>/clip_windows/a{region}.mat``: the clips' peak windows (``matlab/write_clip_windows.m``)."""
+    return Path(clip_root) / WINDOW_CACHE_DIR / f"a{region}.mat"
+
+
 @dataclass(frozen=True)
 class RegionLayout:
     """Paths of one region's raw data, clips and markers under ``source_dir``."""
@@ -116,7 +121,7 @@ class RegionLayout:
     @property
     def window_cache_path(self) -> Path:
         """Peak windows of the clips (``matlab/write_clip_windows.m``), read by the synthetic-source step."""
-        return self.clip_root / WINDOW_CACHE_DIR / f"a{self.region}.mat"
+        return window_cache_path(self.clip_root, self.region)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
-from deepsif_assets.regions import WINDOW_CACHE_DIR
+from deepsif_assets.regions import window_cache_path
 from neuro_pipelines.fsutil import atomic_path, confined_path
 
 CLIP_SAMPLES = 500
@@ -41,11 +41,6 @@ def clip_dir(source_dir: Path, filename: str) -> Path:
 def clip_path(clips_root: Path, region: int, k: int) -> Path:
     """``<clips_root>/a{region}/nmm_{k}.mat`` (k is 1-based)."""
     return Path(clips_root) / f"a{region}" / f"nmm_{k}.mat"
-
-
-def window_cache_path(clips_root: Path, region: int) -> Path:
-    """``<clips_root>/clip_windows/a{region}.mat``: the peak windows cached by ``matlab/write_clip_windows.m``."""
-    return Path(clips_root) / WINDOW_CACHE_DIR / f"a{region}.mat"
 
 
 def window_cache_covers(clips_root: Path, region: int, n_clips: int, n_regions: int) -> bool:

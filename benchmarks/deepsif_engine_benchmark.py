@@ -113,7 +113,7 @@ def compare_engines(
 
 def full_region_child(zip_path: Path, region: int, keep: Path | None) -> dict:
     from deepsif_assets.simulation import SimulationParams, simulate_region
-    from neuro_pipelines.fsutil import tree_size_bytes
+    from neuro_core.files import tree_size_bytes
 
     out_root = keep or Path(tempfile.mkdtemp(prefix="deepsif_bench_"))
     out_dir = out_root / f"a{region}"

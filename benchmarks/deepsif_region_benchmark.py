@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import dagster as dg
 
 from deepsif_assets.assets import nmm_spikes, raw_nmm
-from deepsif_assets.measure import self_peak_rss_bytes
+from neuro_core.measure import self_peak_rss_bytes
 from resources.deepsif_paths import DEFAULT_ANATOMY_DIR, DeepsifPaths
 from resources.octave import OctaveResource
 

@@ -1,58 +1,49 @@
-"""Per-region DeepSIF assets: ``raw_nmm`` (simulation) → ``nmm_spikes`` (Octave clip extraction + raw cleanup).
+"""The DeepSIF assets: per region ``raw_nmm`` (simulation) → ``nmm_spikes`` (clips, raw clean-up), then one
+``synthetic_source`` over every region. Thin: config in, the pure steps, metadata and checks out.
 
-Both are partitioned by the ``regions`` dynamic partitions (one key per fs region). How on-disk state is kept in
-agreement with Dagster's materialization status (the source of truth for resume):
-
-- ``raw_nmm`` always re-simulates when it runs; the simulation removes a stale partial ``raw_nmm/a{r}`` first and
-  writes ``_complete.json`` last, so raw data without that flag is never used.
-- ``nmm_spikes`` starts by classifying the region's clips and markers (``regions.extraction_status``). With
-  complete raw data it wipes any earlier clips/markers of the region and extracts from scratch (a killed run can
-  leave no partial or duplicate clips). Without raw data it only *adopts* clips that are complete (a run that died
-  after deleting raw but before recording the materialization); otherwise it fails with a message that says to
-  re-materialize ``raw_nmm``.
-- Raw data is deleted only after the clips and all markers were written and verified. When extraction fails the
-  raw folder stays and ``_extraction_failed.json`` in it records the error; the step fails (a failed partition).
-- A materialized ``raw_nmm`` whose folder was cleaned up is expected: the clips are its product. The CLI's resume
-  check therefore looks at ``nmm_spikes`` status plus intact clips, and re-runs ``raw_nmm`` when raw is gone.
+Dagster's materialization status is the source of truth for resume; the rules that keep the files in agreement
+with it are in :mod:`deepsif_assets.extraction` (complete / partial clips, raw deleted only after the clips are
+verified) and :mod:`deepsif_assets.fingerprint` (which configuration made a region).
 """
 
-import contextlib
-import datetime as dt
-import time
 from pathlib import Path
 
 import dagster as dg
-import numpy as np
 
-from deepsif_assets.config import NmmSpikesConfig, RawNmmConfig
-from deepsif_assets.measure import PeakDiskSampler, Stopwatch, process_peak_rss_bytes, self_peak_rss_bytes
-from deepsif_assets.partitions import N_FS_REGIONS, regions_partitions, validate_region_key
-from deepsif_assets.plots import activity_png, clips_overlay_png
-from deepsif_assets.regions import (
-    EXTRACTION_FAILED_FLAG,
-    ExtractionState,
-    RegionDataError,
-    RegionLayout,
-    check_leadfield,
-    clip_shapes,
-    delete_raw,
-    extraction_status,
-    raw_is_complete,
-    region_lock,
-    wipe_extraction,
-)
-from deepsif_assets.synthetic.clips import window_cache_covers
-from neuro_pipelines.fsutil import tree_size_bytes, write_json_atomic
-from neuro_pipelines.plots import png_markdown
+from deepsif_assets import metadata
+from deepsif_assets.config import NmmSpikesConfig, RawNmmConfig, SyntheticSourceConfig
+from deepsif_assets.extraction import clip_check_results, extract_region, region_lock
+from deepsif_assets.fingerprint import record_in_source
+from deepsif_assets.layout import RegionLayout
+from deepsif_assets.params import ExtractionParams, SimulationOptions, SyntheticParams
+from deepsif_assets.partitions import regions_partitions, validate_region_key
+from deepsif_assets.simulation.params import SimulationParams
+from neuro_core.measure import PeakDiskSampler
+from neuro_pipelines.instance import claim_run
 from resources.deepsif_paths import DeepsifPaths
 from resources.octave import OctaveResource
 
 GROUP = "deepsif"
-CHECK_CLIP_SHAPES = "clip_shapes"
-CHECK_CLIP_COUNT = "clip_count_matches_markers"
-CHECK_RAW_CLEANED = "raw_cleaned_up"
-CLIP_SAMPLING_HZ = 500.0  # at dt = 0.5 ms and ×4 decimation
-PROGRESS_EVERY_PCT = 5.0
+NMM_SPIKES = dg.AssetKey("nmm_spikes")
+CLIP_CHECKS = {
+    "clip_shapes": "every clip's data is 500 × 994 single",
+    "clip_count_matches_markers": "clip files nmm_1 … nmm_N with N = the markers' total",
+    "raw_cleaned_up": "raw_nmm/a<r> deleted after the clips were verified (unless keep_raw)",
+}
+SYNTHETIC_CHECKS = {
+    "variables_and_shapes": "every variable present with its documented shape and dtype",
+    "values_in_range": "no NaN/Inf; region ids in 0…993 (or the pad 15213); mag_change in (0, 1]; "
+    "current_snr in {5, 10, 15, 20}",
+    "nmm_idx_in_clip_store": "every nmm_idx is a row of the clip store",
+}
+# Eager, but tolerant of regions that were never materialized: fires after any region's clips update, once no
+# region is in progress (the default eager() would wait for all 994 regions).
+SYNTHETIC_AUTOMATION = dg.AutomationCondition.eager().without(~dg.AutomationCondition.any_deps_missing())
+
+
+def _region(context: dg.AssetExecutionContext) -> int:
+    claim_run(context)
+    return int(validate_region_key(context.partition_key))
 
 
 @dg.asset(
@@ -60,94 +51,34 @@ PROGRESS_EVERY_PCT = 5.0
     group_name=GROUP,
     pool="tvb",
     kinds={"python", "numba"},
-    description="Neural-mass simulation for one fs region, all iterations → source/raw_nmm/a{r}/ (spec §4).",
+    description="Jansen–Rit network simulation of one cortical region, every iteration → "
+    "`source/raw_nmm/a<r>/` (a compact `_ds.mat` per iteration, or the original segment files).",
 )
 def raw_nmm(
     context: dg.AssetExecutionContext, config: RawNmmConfig, deepsif_paths: DeepsifPaths
 ) -> dg.MaterializeResult:
-    from deepsif_assets.simulation import simulate_region  # heavy (numba / tvb): import in the step
+    from deepsif_assets.simulation import simulate_region  # numba / tvb: loaded in the step, not at import
 
-    region = int(validate_region_key(context.partition_key))
-    params = config.simulation_params()
-    connectivity = deepsif_paths.anatomy_file(config.connectivity_file)
-    layout = RegionLayout(Path(deepsif_paths.source_dir), region)
-    last_logged = {"pct": -PROGRESS_EVERY_PCT}
-
-    def progress(iteration: int, segment: int, pct: float) -> None:
-        if pct >= last_logged["pct"] + PROGRESS_EVERY_PCT or pct >= 100.0:
-            last_logged["pct"] = pct
-            context.log.info(
-                f"region {region}: iteration {iteration} segment {segment}: {pct:.1f} % simulated"
-            )
-
+    region = _region(context)
+    params, options = config.build(SimulationParams), config.build(SimulationOptions)
+    connectivity = deepsif_paths.anatomy_file(options.connectivity_file)
+    layout = RegionLayout(deepsif_paths.source_path, region)
     context.log.info(
-        f"region {region}: simulating {len(params.iterations)} iteration(s) × {params.n_segments} × "
-        f"{params.segment_ms:g} ms at dt {params.dt:g} ms, engine {config.engine}, raw format {config.raw_format}"
+        f"region {region}: {len(params.iterations)} iteration(s) × {params.n_segments} × {params.segment_ms:g} ms "
+        f"at dt {params.dt:g} ms, engine {options.engine}"
     )
-    started = time.perf_counter()
     with region_lock(layout, "raw_nmm"), PeakDiskSampler([layout.raw_dir]) as disk:
+        configuration = metadata.start_raw_record(layout, params, options, connectivity)
         result = simulate_region(
             connectivity,
             region,
             params,
             layout.raw_dir,
-            engine=config.engine,
-            raw_format=config.raw_format,
-            progress=progress,
+            engine=options.engine,
+            raw_format=options.raw_format,
+            progress=metadata.progress_logger(context.log, f"region {region}: simulated"),
         )
-    seconds = time.perf_counter() - started
-    files = sorted(p for p in layout.raw_dir.iterdir() if p.is_file())
-    metadata: dict[str, object] = dict(result.to_metadata())
-    metadata.update(
-        {
-            "region": region,
-            "raw_dir": dg.MetadataValue.path(str(layout.raw_dir)),
-            "files": len(files),
-            "bytes": tree_size_bytes(layout.raw_dir),
-            "peak_disk_bytes": disk.peak_bytes,
-            "engine": config.engine,
-            "raw_format": config.raw_format,
-            "wall_time_s": round(seconds, 2),
-            "ms_per_step": round(1000.0 * seconds / max(1, params.total_steps * len(params.iterations)), 4),
-            "python_peak_rss_bytes": self_peak_rss_bytes(),
-        }
-    )
-    if result.preview_mv is not None and len(result.preview_mv):
-        metadata["activity_plot"] = png_markdown(
-            activity_png(
-                result.preview_time_ms,
-                result.preview_mv,
-                f"region {region}: TVB node {result.excitable_tvb_node} after the transient (iteration "
-                f"{params.iterations[0]})",
-            ),
-            "simulated activity at the excitable node",
-        )
-    return dg.MaterializeResult(metadata=metadata)
-
-
-def _record_failure(layout: RegionLayout, error: BaseException) -> None:
-    """Leave the error beside the kept raw data (debugging) — the failed step is recorded by Dagster.
-
-    Best effort: on a full disk this note cannot be written, and that must not hide the original error.
-    """
-    if layout.raw_dir.is_dir():
-        with contextlib.suppress(OSError):
-            write_json_atomic(
-                layout.raw_dir / EXTRACTION_FAILED_FLAG,
-                {"region": layout.region, "error": str(error), "at": dt.datetime.now(dt.UTC).isoformat()},
-            )
-
-
-def _clip_plot(layout: RegionLayout, total: int, region: int) -> dg.MetadataValue | None:
-    if total == 0:
-        return None
-    import scipy.io
-
-    picks = np.unique(np.linspace(1, total, num=min(total, 6)).round().astype(int))
-    traces = np.stack([scipy.io.loadmat(layout.clip_path(int(k)))["data"][:, region] for k in picks])
-    return png_markdown(
-        clips_overlay_png(traces, CLIP_SAMPLING_HZ, f"region {region}: source channel"), "clips"
-    )
+    return dg.MaterializeResult(metadata=metadata.raw_metadata(result, layout, configuration, disk.peak_bytes))
 
 
 @dg.asset(
@@ -157,21 +88,11 @@ def _clip_plot(layout: RegionLayout, total: int, region: int) -> dg.MetadataValu
     kinds={"octave"},
     deps=[raw_nmm],
     # Runs on its own once raw_nmm of the partition is (re)materialized by itself; a run that materializes both
-    # (CLI, region job) does not trigger a second extraction.
+    # (the region job) does not trigger a second extraction.
     automation_condition=dg.AutomationCondition.eager(),
-    check_specs=[
-        dg.AssetCheckSpec(
-            CHECK_CLIP_SHAPES, asset="nmm_spikes", description="Every clip is data (500, 994) single"
-        ),
-        dg.AssetCheckSpec(
-            CHECK_CLIP_COUNT, asset="nmm_spikes", description="Clip files nmm_1…N, N = markers' total"
-        ),
-        dg.AssetCheckSpec(
-            CHECK_RAW_CLEANED, asset="nmm_spikes", description="raw_nmm/a{r} deleted (unless keep_raw)"
-        ),
-    ],
-    description="Spike clips of one region by matlab/process_region_clips.m in Octave/MATLAB, then raw cleanup "
-    "→ source/nmm_<filename>/a{r}/nmm_{k}.mat + clip_info markers (spec §5).",
+    check_specs=[dg.AssetCheckSpec(name, asset="nmm_spikes", description=d) for name, d in CLIP_CHECKS.items()],
+    description="Spike clips of one region (`matlab/process_region_clips.m` in Octave or MATLAB), then raw "
+    "clean-up → `source/nmm_<filename>/a<r>/nmm_<k>.mat` and the `clip_info` markers.",
 )
 def nmm_spikes(
     context: dg.AssetExecutionContext,
@@ -179,133 +100,62 @@ def nmm_spikes(
     deepsif_paths: DeepsifPaths,
     octave: OctaveResource,
 ) -> dg.MaterializeResult:
-    region = int(validate_region_key(context.partition_key))
-    layout = RegionLayout(Path(deepsif_paths.source_dir), region, config.filename)
-    leadfield = deepsif_paths.anatomy_file(config.leadfield_name)
-    check_leadfield(leadfield, N_FS_REGIONS)
-    watch = Stopwatch()
-    before = extraction_status(layout, config.iterations)
-    adopted = False
-    octave_peak_rss = None
-    with region_lock(layout, "nmm_spikes"), PeakDiskSampler([layout.raw_dir, layout.clip_dir]) as disk:
-        if not raw_is_complete(layout):
-            if before.state is not ExtractionState.COMPLETE:
-                raise RegionDataError(
-                    f"region {region}: raw data in {layout.raw_dir} is missing or incomplete (no _complete.json) and "
-                    f"its clips are {before.state.value}: materialize raw_nmm for partition {region} first"
-                )
-            adopted = True
-            context.log.info(
-                f"region {region}: raw data gone, clips and markers complete: verified, not re-extracted"
-            )
-            if before.total_clips and not window_cache_covers(
-                layout.clip_root, region, before.total_clips, N_FS_REGIONS
-            ):  # clips from before the cache existed, or a crash between the last clip and the cache
-                octave.call(
-                    "write_clip_windows",
-                    str(layout.clip_dir),
-                    region,
-                    before.total_clips,
-                    str(layout.window_cache_path),
-                )
-                context.log.info(f"region {region}: wrote the peak-window cache {layout.window_cache_path}")
-        else:
-            if before.state is not ExtractionState.EMPTY:
-                removed = wipe_extraction(layout)
-                context.log.warning(
-                    f"region {region}: earlier extraction was {before.state.value} ({before.reason or 'complete'}); "
-                    f"removed {removed} files, extracting again"
-                )
-            context.log.info(f"region {region}: extracting clips with {octave.backend} from {layout.raw_dir}")
-            try:
-                octave.call(
-                    "process_region_clips",
-                    region,
-                    str(layout.source_dir),
-                    str(leadfield),
-                    config.filename,
-                    config.matlab_options(N_FS_REGIONS),
-                )
-                pid = octave.engine_pid()
-                octave_peak_rss = process_peak_rss_bytes(pid) if pid else None
-                for line in octave.last_output():
-                    context.log.info(line)
-                status = extraction_status(layout, config.iterations)
-                if status.state is not ExtractionState.COMPLETE:
-                    raise RegionDataError(f"region {region}: extraction finished but {status.reason}")
-            except Exception as exc:
-                _record_failure(layout, exc)
-                context.log.error(f"region {region}: extraction failed; raw data kept in {layout.raw_dir}")
-                raise
-        watch.lap("extraction_s")
-        status = extraction_status(layout, config.iterations)
-        disk.sample()
-        raw_deleted = False
-        freed = 0
-        if not config.keep_raw and layout.raw_dir.exists():
-            freed = delete_raw(layout)
-            raw_deleted = True
-            context.log.info(f"region {region}: deleted raw data ({freed / 1e6:.1f} MB)")
-        watch.lap("cleanup_s")
-
-    shapes = clip_shapes(layout, status.total_clips)
-    expected_shape = ((500, N_FS_REGIONS), "single")
-    shapes_ok = set(shapes) <= {expected_shape}
-    count_ok = (
-        status.total_clips
-        == sum(status.clips_per_iteration.values())
-        == len(list(layout.clip_dir.glob("nmm_*.mat")))
-    )
-    raw_ok = config.keep_raw or not layout.raw_dir.exists()
-    context.log.info(
-        f"region {region}: {status.total_clips} clips "
-        f"({', '.join(f'iter{m}: {n}' for m, n in status.clips_per_iteration.items())})"
-    )
-    metadata: dict[str, object] = {
-        "region": region,
-        "clip_dir": dg.MetadataValue.path(str(layout.clip_dir)),
-        "clips_per_iteration": dg.MetadataValue.json(
-            {str(m): n for m, n in status.clips_per_iteration.items()}
-        ),
-        "total_clips": status.total_clips,
-        "adopted_existing_clips": adopted,
-        "raw_deleted": raw_deleted,
-        "raw_bytes_freed": freed,
-        "peak_disk_bytes": disk.peak_bytes,
-        "clip_bytes": tree_size_bytes(layout.clip_dir),
-        "window_cache_bytes": (
-            layout.window_cache_path.stat().st_size if layout.window_cache_path.is_file() else 0
-        ),
-        "backend": octave.backend,
-        "leadfield": config.leadfield_name,
-        "python_peak_rss_bytes": self_peak_rss_bytes(),
-        **{k: v for k, v in watch.laps.items()},
-    }
-    if octave_peak_rss is not None:
-        metadata["octave_peak_rss_bytes"] = octave_peak_rss
-    plot = _clip_plot(layout, status.total_clips, region)
-    if plot is not None:
-        metadata["clips_plot"] = plot
+    region = _region(context)
+    params = config.build(ExtractionParams)
+    layout = RegionLayout(deepsif_paths.source_path, region, params.filename)
+    leadfield = deepsif_paths.anatomy_file(params.leadfield_name)
+    configuration = metadata.clip_configuration(layout, params, leadfield)
+    report = extract_region(layout, params, leadfield, octave, configuration, log=context.log.info)
+    record_in_source(layout.clip_root, region, configuration)
+    checks = clip_check_results(layout, report.status, params.keep_raw)
     return dg.MaterializeResult(
-        metadata=metadata,
+        metadata=metadata.clip_metadata(report, layout, configuration, octave.backend),
         check_results=[
-            dg.AssetCheckResult(
-                check_name=CHECK_CLIP_SHAPES,
-                passed=shapes_ok,
-                metadata={"shapes": dg.MetadataValue.json({f"{s} {c}": n for (s, c), n in shapes.items()})},
-            ),
-            dg.AssetCheckResult(
-                check_name=CHECK_CLIP_COUNT,
-                passed=count_ok,
-                metadata={"markers_total": status.total_clips},
-            ),
-            dg.AssetCheckResult(
-                check_name=CHECK_RAW_CLEANED,
-                passed=raw_ok,
-                metadata={"keep_raw": config.keep_raw, "raw_exists": layout.raw_dir.exists()},
-            ),
+            dg.AssetCheckResult(check_name=name, passed=passed, metadata=values)
+            for name, (passed, values) in checks.items()
         ],
     )
 
 
-DEEPSIF_REGION_ASSETS = [raw_nmm, nmm_spikes]
+@dg.asset(
+    group_name=GROUP,
+    deps=[dg.AssetDep(NMM_SPIKES, partition_mapping=dg.AllPartitionMapping())],
+    automation_condition=SYNTHETIC_AUTOMATION,
+    pool="octave",
+    kinds={"octave"},
+    check_specs=[
+        dg.AssetCheckSpec(name, asset="synthetic_source", description=d) for name, d in SYNTHETIC_CHECKS.items()
+    ],
+    description="`<train|test>_sample_source1.mat` (patches, clip indices, SNRs, scale ratios, in-patch decay) "
+    "over the regions whose `nmm_spikes` partitions are materialized, and the clip store "
+    "`<mode>_sample_nmm.h5` that `nmm_idx` points into.",
+)
+def synthetic_source(
+    context: dg.AssetExecutionContext,
+    config: SyntheticSourceConfig,
+    deepsif_paths: DeepsifPaths,
+    octave: OctaveResource,
+) -> dg.MaterializeResult:
+    from deepsif_assets.synthetic.checks import check_synthetic_output
+    from deepsif_assets.synthetic.pipeline import SyntheticRequest, build_synthetic_source, choose_regions
+
+    claim_run(context)
+    params = config.build(SyntheticParams)
+    materialized = context.instance.get_materialized_partitions(NMM_SPIKES)
+    choice = choose_regions(Path(deepsif_paths.source_dir), params, materialized)
+    result = build_synthetic_source(
+        SyntheticRequest(deepsif_paths.anatomy_dir, deepsif_paths.source_dir, choice.regions, params),
+        octave.call,
+        log=context.log.info,
+    )
+    checks = check_synthetic_output(result.output_file, result.clip_store_rows)
+    return dg.MaterializeResult(
+        metadata=metadata.synthetic_metadata(result, choice, params),
+        check_results=[
+            dg.AssetCheckResult(check_name=name, passed=passed, metadata={"problems": "; ".join(problems) or "none"})
+            for name, (passed, problems) in checks.items()
+        ],
+    )
+
+
+DEEPSIF_ASSETS = [raw_nmm, nmm_spikes, synthetic_source]

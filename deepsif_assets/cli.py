@@ -1,270 +1,349 @@
-"""``deepsif-generate``: the orchestrator's command line, run through Dagster (one run per region).
+"""``deepsif-generate``: the orchestrator's command line, as runs of the code location's named jobs.
 
-    deepsif-generate --start_region 0 --end_region 10 [--filename spikes] [--leadfield leadfield_75_20k.mat]
-
-For each region in [start, end): skip it if its ``nmm_spikes`` partition is materialized and its clips and markers
-are intact (resume); otherwise materialize ``raw_nmm`` → ``nmm_spikes`` (or only ``nmm_spikes`` when complete raw
-data or complete clips are already on disk) in a child process, ``--workers`` regions at a time. A failing region
-never stops the others. Then, unless ``--no-synthetic-source``, materialize ``synthetic_source`` over the regions
-done so far, print the orchestrator's summary, and exit 1 if any region failed.
+For each region in [start, end): skip it if it is done with exactly this configuration (resume); otherwise run
+``deepsif_region_job`` for its partition (``raw_nmm`` → ``nmm_spikes``, or only ``nmm_spikes`` when complete raw
+data or clips of this configuration are on disk), ``--workers`` regions at a time, each in its own process. A
+failing region never stops the others. Then ``deepsif_synthetic_job`` over the regions done so far. Everything
+is validated before the first run is launched.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
 import sys
-import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deepsif_assets.partitions import N_FS_REGIONS, REGIONS, region_keys
-from deepsif_assets.region_runner import RESULT_PREFIX, root_message
-from deepsif_assets.regions import ExtractionState, RegionLayout, extraction_status, raw_is_complete
+from deepsif_assets.params import ExtractionParams, SimulationOptions, SyntheticParams
+from deepsif_assets.simulation.params import N_FS_REGIONS, SimulationParams
+from neuro_core.params import ParamError, add_param_arguments, values_from_namespace
+from neuro_core.progress import Progress, format_duration
 from resources.deepsif_paths import DEFAULT_ANATOMY_DIR, DEFAULT_SOURCE_DIR
 
+PROG = "deepsif-generate"
 BANNER = "=" * 80
-_OCTAVE_EXIT_NOISE = "ignoring const execution_exception& while preparing to exit"
-_print_lock = threading.Lock()
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+SYNTHETIC_DEST = "synthetic_"
+EPILOG = """\
+examples:
+  deepsif-generate --start_region 0 --end_region 994                       # the whole training set
+  deepsif-generate --start-region 0 --end-region 10 --workers 2 --mode test
+  deepsif-generate --start_region 0 --end_region 4 --dt 1 --segments 10 --segment-ms 5000   # BrainForge
+
+exit codes:
+  0  every region (and the synthetic source) done
+  1  some region or the synthetic source failed (the others are done; re-run to retry)
+  2  bad input or usage: nothing launched, nothing written
+"""
+
+
+class UsageError(ValueError):
+    """Bad input found before anything was launched."""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="deepsif-generate", description="DeepSIF training data per region: simulation → clips → cleanup."
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="DeepSIF training data per region (TVB simulation → spike clips → raw clean-up), then the "
+        "synthetic source, as runs of the Dagster jobs deepsif_region_job and deepsif_synthetic_job.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EPILOG,
     )
-    p.add_argument("--start_region", type=int, required=True, help="first region (inclusive, ≥ 0)")
-    p.add_argument("--end_region", type=int, required=True, help="last region (exclusive)")
-    p.add_argument("--filename", default="spikes", help="clips go to <source>/nmm_<filename>/")
-    p.add_argument(
-        "--leadfield", default="leadfield_75_20k.mat", help="lead field file in the anatomy folder"
+    regions = parser.add_argument_group("regions (cortical fs region ids, end exclusive as the original)")
+    regions.add_argument("--start_region", "--start-region", type=int, required=True, help="first region (≥ 0)")
+    regions.add_argument(
+        "--end_region", "--end-region", type=int, required=True, help=f"last region + 1 (≤ {N_FS_REGIONS})"
     )
-    p.add_argument("--anatomy-dir", default=str(DEFAULT_ANATOMY_DIR), help="anatomy folder")
-    p.add_argument(
-        "--source-dir", default=str(DEFAULT_SOURCE_DIR), help="output root (raw_nmm/, nmm_<filename>/)"
+    folders = parser.add_argument_group("folders")
+    folders.add_argument("--anatomy-dir", default=str(DEFAULT_ANATOMY_DIR), help="anatomy folder [default: bundled]")
+    folders.add_argument(
+        "--source-dir", default=str(DEFAULT_SOURCE_DIR), help=f"output root [default: {DEFAULT_SOURCE_DIR}]"
     )
-    p.add_argument("--engine", choices=("fast", "tvb"), default="fast")
-    p.add_argument("--raw-format", choices=("original", "compact"), default="compact")
-    p.add_argument("--keep-raw", action="store_true", help="keep raw_nmm/a{r} after extraction")
-    p.add_argument("--dt", type=float, default=0.5, help="integration step (ms)")
-    p.add_argument("--segments", type=int, default=20, help="segments per iteration")
-    p.add_argument("--segment-ms", type=float, default=10_000.0, help="simulated ms per segment")
-    p.add_argument("--iterations", type=int, nargs="+", default=[0, 1, 2], help="noise settings to simulate")
-    p.add_argument("--workers", type=int, default=1, help="regions processed in parallel (one process each)")
-    p.add_argument(
-        "--no-synthetic-source", action="store_true", help="skip the synthetic_source step at the end"
+    simulation = parser.add_argument_group("simulation (defaults: the original configuration)")
+    add_param_arguments(simulation, SimulationParams)
+    add_param_arguments(simulation, SimulationOptions)
+    extraction = parser.add_argument_group("clip extraction")
+    add_param_arguments(extraction, ExtractionParams)
+    synthetic = parser.add_argument_group("synthetic source")
+    synthetic.add_argument(
+        "--synthetic-source",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="build the synthetic source over the regions done [default: on]",
     )
-    p.add_argument("--mode", choices=("train", "test"), default="train", help="synthetic_source mode")
-    p.add_argument("--n-sources", type=int, default=2, help="synthetic_source: source patches per sample")
-    p.add_argument("--seed", type=int, default=0, help="synthetic_source: random seed")
-    return p
-
-
-def say(text: str) -> None:
-    with _print_lock:
-        print(text, flush=True)
-
-
-def region_plan(instance: Any, layout: RegionLayout, iterations: list[int]) -> list[str]:
-    """Which assets a region still needs: [] (done and intact), ["nmm_spikes"], or both."""
-    import dagster as dg
-
-    status = extraction_status(layout, iterations)
-    key = str(layout.region)
-    spikes_done = key in instance.get_materialized_partitions(dg.AssetKey("nmm_spikes"))
-    if spikes_done and status.state is ExtractionState.COMPLETE:
-        return []
-    if status.state is ExtractionState.COMPLETE or raw_is_complete(layout):
-        return ["nmm_spikes"]  # adopt complete clips, or extract from complete raw data
-    return ["raw_nmm", "nmm_spikes"]
-
-
-def run_child(spec: dict[str, Any]) -> dict[str, Any]:
-    """One region in a child process; its output is echoed with a region prefix."""
-    region = spec["region"]
-    say(f"[region {region}] start: {' → '.join(spec['assets'])}")
-    started = time.perf_counter()
-    command = [sys.executable, "-m", "deepsif_assets.region_runner", json.dumps(spec)]
-    outcome: dict[str, Any] | None = None
-    with subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1, env=os.environ.copy()
-    ) as proc:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            line = line.rstrip("\n")
-            if line.startswith(RESULT_PREFIX):
-                outcome = json.loads(line[len(RESULT_PREFIX) :])
-            elif line.strip() and _OCTAVE_EXIT_NOISE not in line:
-                say(f"[region {region}] {line}")
-        proc.wait()
-    if outcome is None:
-        outcome = {
-            "region": region,
-            "success": False,
-            "error": f"worker process exited with status {proc.returncode}",
-        }
-    outcome["seconds"] = round(time.perf_counter() - started, 2)
-    mark = "✓" if outcome["success"] else "✗"
-    detail = f"{outcome.get('total_clips', '?')} clips" if outcome["success"] else outcome.get("error")
-    say(
-        f"[region {region}] {mark} {'completed' if outcome['success'] else 'FAILED'} in {outcome['seconds']:.2f} s: {detail}"
+    add_param_arguments(synthetic, SyntheticParams, dest_prefix=SYNTHETIC_DEST)
+    running = parser.add_argument_group("running")
+    running.add_argument("--workers", type=int, default=1, help="regions processed at once, one process each [default: 1]")
+    running.add_argument(
+        "--rerun-changed",
+        action="store_true",
+        help="re-simulate regions whose clips were made with another configuration (default: stop and list them)",
     )
-    return outcome
+    running.add_argument("-v", "--verbose", action="store_true", help="print every log line of the runs")
+    return parser
 
 
-def materialize_synthetic(args: argparse.Namespace) -> tuple[bool, str]:
-    """The orchestrator's step 4, through the ``synthetic_source`` asset (lazy import: optional module)."""
-    import dagster as dg
+@dataclass(frozen=True)
+class Request:
+    """A validated command line."""
 
-    from deepsif_assets.synthetic.assets import synthetic_source
-    from deepsif_assets.synthetic.config import SyntheticSourceConfig
-    from resources.deepsif_paths import DeepsifPaths
+    regions: list[int]
+    anatomy_dir: Path
+    source_dir: Path
+    simulation: SimulationParams
+    options: SimulationOptions
+    extraction: ExtractionParams
+    synthetic: SyntheticParams | None
+    workers: int
+    rerun_changed: bool
+    verbose: bool
+
+
+def parse_request(args: argparse.Namespace) -> Request:
+    """Build every parameter set from the flags; a :class:`UsageError` names the first bad value."""
+    if not 0 <= args.start_region < args.end_region <= N_FS_REGIONS:
+        raise UsageError(
+            f"--start_region {args.start_region} / --end_region {args.end_region}: expected "
+            f"0 ≤ start < end ≤ {N_FS_REGIONS} (end exclusive)"
+        )
+    if args.workers < 1:
+        raise UsageError(f"--workers {args.workers}: expected ≥ 1")
+    try:
+        simulation = SimulationParams(**values_from_namespace(args, SimulationParams))
+        # `iterations` is one flag (of the simulation) that the extraction shares by name
+        extraction = ExtractionParams(**values_from_namespace(args, ExtractionParams))
+        synthetic = SyntheticParams(
+            **values_from_namespace(args, SyntheticParams, SYNTHETIC_DEST),
+            filename=extraction.filename,
+            leadfield=extraction.leadfield_name,
+        )
+        options = SimulationOptions(**values_from_namespace(args, SimulationOptions))
+    except ParamError as exc:
+        raise UsageError(str(exc)) from None
+    return Request(
+        regions=list(range(args.start_region, args.end_region)),
+        anatomy_dir=Path(args.anatomy_dir).absolute(),
+        source_dir=Path(args.source_dir).absolute(),
+        simulation=simulation,
+        options=options,
+        extraction=extraction,
+        synthetic=synthetic if args.synthetic_source else None,
+        workers=args.workers,
+        rerun_changed=args.rerun_changed,
+        verbose=args.verbose,
+    )
+
+
+def validate(request: Request) -> dict[str, Any]:
+    """Everything checked before a run is launched; returns the requested region configuration."""
+    from deepsif_assets.fingerprint import region_configuration, simulation_configuration
+    from deepsif_assets.validation import validate_generation
     from resources.octave import OctaveResource
 
-    config = SyntheticSourceConfig(
-        mode=args.mode,
-        n_sources=args.n_sources,
-        seed=args.seed,
-        filename=args.filename,
-        leadfield=args.leadfield,
+    problems = validate_generation(
+        request.anatomy_dir,
+        request.source_dir,
+        request.simulation,
+        request.options,
+        request.extraction,
+        request.synthetic,
+        min(request.workers, len(request.regions)),
+        OctaveResource().check,
     )
-    with dg.DagsterInstance.get() as instance:
-        result = dg.materialize(
-            [synthetic_source],
-            instance=instance,
-            resources={
-                "deepsif_paths": DeepsifPaths(anatomy_dir=args.anatomy_dir, source_dir=args.source_dir),
-                "octave": OctaveResource(),
-            },
-            run_config=dg.RunConfig(
-                ops={"synthetic_source": config}, loggers={"console": {"config": {"log_level": "INFO"}}}
-            ),
-            raise_on_error=False,
+    if problems:
+        raise UsageError("\n".join(problems))
+    anatomy = request.anatomy_dir
+    return region_configuration(
+        simulation_configuration(request.simulation, request.options, anatomy / request.options.connectivity_file),
+        request.extraction,
+        anatomy / request.extraction.leadfield_name,
+    )
+
+
+def plan_regions(request: Request, instance: Any, requested: dict[str, Any]) -> dict[int, Any]:
+    """Each region's action; conflicts stop the command unless ``--rerun-changed``."""
+    import dagster as dg
+
+    from deepsif_assets.layout import RegionLayout
+    from deepsif_assets.resume import plan_region
+
+    done = instance.get_materialized_partitions(dg.AssetKey("nmm_spikes"))
+    plans = {
+        r: plan_region(
+            RegionLayout(request.source_dir, r, request.extraction.filename),
+            request.simulation.iterations,
+            str(r) in done,
+            requested,
         )
-    if result.success:
-        return True, "synthetic_source materialized"
-    failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
-    return False, "synthetic_source failed: " + "; ".join(
-        root_message(e.step_failure_data.error) for e in failures
-    )
+        for r in request.regions
+    }
+    conflicts = {r: p.conflicts for r, p in plans.items() if p.conflicts}
+    if conflicts and not request.rerun_changed:
+        first = next(iter(conflicts.values()))
+        raise UsageError(
+            f"{len(conflicts)} region(s) {sorted(conflicts)[:20]} already have clips made with another "
+            f"configuration in {request.source_dir}; differences (first region): "
+            + "; ".join(first[:8])
+            + ". Re-run them with --rerun-changed, or choose a new --source-dir."
+        )
+    return plans
 
 
-def validate_args(args: argparse.Namespace) -> list[str]:
-    """Errors that stop the whole run before anything starts (as the orchestrator's validation)."""
-    if args.start_region < 0:
-        return ["start_region must be >= 0"]
-    if args.end_region <= args.start_region:
-        return ["end_region must be > start_region"]
-    if args.end_region > N_FS_REGIONS:
-        return [f"end_region must be <= {N_FS_REGIONS} (regions are 0..{N_FS_REGIONS - 1})"]
-    if args.workers < 1:
-        return ["--workers must be >= 1"]
-    anatomy = Path(args.anatomy_dir)
-    missing = [name for name in (args.leadfield, "connectivity_998.zip") if not (anatomy / name).is_file()]
-    return [f"anatomy file {anatomy / name} is missing" for name in missing]
+def _resources(request: Request) -> dict[str, Any]:
+    paths = {"anatomy_dir": str(request.anatomy_dir), "source_dir": str(request.source_dir)}
+    return {"deepsif_paths": {"config": paths}}
+
+
+def region_run_config(request: Request, action: Any) -> dict[str, Any]:
+    from deepsif_assets.resume import Action
+    from neuro_core.params import params_dict
+
+    ops: dict[str, Any] = {"nmm_spikes": {"config": params_dict(request.extraction)}}
+    if action is Action.SIMULATE:
+        ops["raw_nmm"] = {"config": {**params_dict(request.simulation), **params_dict(request.options)}}
+    return {"ops": ops, "resources": _resources(request)}
+
+
+def synthetic_run_config(request: Request, fingerprint: str) -> dict[str, Any]:
+    from neuro_core.params import params_dict
+
+    config = {**params_dict(request.synthetic), "fingerprint": fingerprint}
+    return {"ops": {"synthetic_source": {"config": config}}, "resources": _resources(request)}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    errors = validate_args(args)
-    if errors:
-        for error in errors:
-            print(f"Error: {error}", file=sys.stderr)
-        return 1
+    try:
+        request = parse_request(args)
+        requested = validate(request)
+    except UsageError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return _run(request, requested)
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+def _run(request: Request, requested: dict[str, Any]) -> int:
     import dagster as dg
 
-    from neuro_pipelines.instance_setup import ensure_instance
+    from deepsif_assets.definitions import REGION_JOB, SYNTHETIC_JOB
+    from deepsif_assets.partitions import REGIONS
+    from deepsif_assets.resume import Action
+    from neuro_pipelines.instance import ensure_instance
+    from neuro_pipelines.runs import RunSpec, run_jobs
 
-    args.anatomy_dir = str(Path(args.anatomy_dir).absolute())
-    args.source_dir = str(Path(args.source_dir).absolute())
-    keys = region_keys(args.start_region, args.end_region)
     home = ensure_instance()
-    raw_config = {
-        "dt": args.dt,
-        "n_segments": args.segments,
-        "segment_ms": args.segment_ms,
-        "iterations": args.iterations,
-        "engine": args.engine,
-        "raw_format": args.raw_format,
-    }
-    spikes_config = {
-        "filename": args.filename,
-        "leadfield_name": args.leadfield,
-        "iterations": args.iterations,
-        "keep_raw": args.keep_raw,
-    }
-    print(BANNER)
-    print("DeepSIF data generation (Dagster)")
-    print(
-        f"  regions: {args.start_region} … {args.end_region - 1} ({len(keys)}), filename: {args.filename}, "
-        f"lead field: {args.leadfield}"
-    )
-    print(f"  source: {args.source_dir}   anatomy: {args.anatomy_dir}   DAGSTER_HOME: {home}")
-    print(
-        f"  dt {args.dt} ms, {args.segments} × {args.segment_ms:g} ms, iterations {args.iterations}, "
-        f"engine {args.engine}, raw format {args.raw_format}, workers {args.workers}"
-    )
-    print(BANNER, flush=True)
-
-    started = time.perf_counter()
     with dg.DagsterInstance.get() as instance:
-        instance.add_dynamic_partitions(REGIONS, keys)
-        plans = {
-            int(k): region_plan(
-                instance, RegionLayout(Path(args.source_dir), int(k), args.filename), args.iterations
+        try:
+            plans = plan_regions(request, instance, requested)
+        except UsageError as exc:
+            print(f"{PROG}: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        instance.add_dynamic_partitions(REGIONS, [str(r) for r in request.regions])
+        _print_header(request, requested, home)
+        skipped = [r for r, p in plans.items() if p.action is Action.SKIP]
+        if skipped:
+            _say(f"already done with this configuration (skipped): {_ranges(skipped)}")
+        todo = [r for r in request.regions if plans[r].action is not Action.SKIP]
+        specs = [
+            RunSpec(
+                REGION_JOB,
+                label=f"region {r}",
+                run_config=region_run_config(request, plans[r].action),
+                tags={"region": str(r)},
+                partition_key=str(r),
+                asset_selection=None if plans[r].action is Action.SIMULATE else ("nmm_spikes",),
             )
-            for k in keys
-        }
-    skipped = [r for r, assets in plans.items() if not assets]
-    for region in skipped:
-        say(f"[region {region}] already materialized with intact clips: skipped")
-    specs = [
-        {
-            "region": region,
-            "assets": assets,
-            "anatomy_dir": args.anatomy_dir,
-            "source_dir": args.source_dir,
-            "raw_nmm": raw_config,
-            "nmm_spikes": spikes_config,
-        }
-        for region, assets in plans.items()
-        if assets
-    ]
-    with ThreadPoolExecutor(max_workers=args.workers) as pool:
-        outcomes = list(pool.map(run_child, specs))
+            for r in todo
+        ]
+        progress = Progress(len(todo))
 
-    succeeded = sorted([o["region"] for o in outcomes if o["success"]] + skipped)
-    failed = sorted(o["region"] for o in outcomes if not o["success"])
-    synthetic_ok = True
-    if not args.no_synthetic_source:
-        print(BANNER)
-        if succeeded:
-            print("STEP 4: synthetic_source over the regions materialized so far", flush=True)
-            try:
-                synthetic_ok, message = materialize_synthetic(args)
-            except Exception as exc:  # the region results are still reported
-                synthetic_ok, message = False, f"{type(exc).__name__}: {exc}"
-            print(("✓ " if synthetic_ok else "✗ ") + message)
-        else:
-            print("No region succeeded: synthetic_source skipped")
+        def on_line(spec: RunSpec, text: str) -> None:
+            prefix = spec.label + ": "
+            if request.verbose or "%" in text or text.startswith("✗") or "clips" in text:
+                _say(f"[{spec.label}] {text.removeprefix(prefix)}")
 
-    total = time.perf_counter() - started
-    print(BANNER)
-    print("SUMMARY")
-    print(BANNER)
-    print(f"Total time: {total:.2f} seconds ({total / 60:.2f} minutes)")
-    print(f"Successful regions: {len(succeeded)}/{len(keys)} {succeeded}")
-    print(f"Failed regions: {len(failed)} {failed}")
-    for o in outcomes:
-        state = "ok" if o["success"] else f"FAILED ({o.get('error')})"
-        print(f"  region {o['region']}: {o['seconds']:.2f} s {state}")
-    for region in skipped:
-        print(f"  region {region}: skipped (already done)")
-    print(BANNER, flush=True)
-    return 0 if not failed and synthetic_ok else 1
+        def on_done(outcome: Any) -> None:
+            progress.finished(outcome.success)
+            clips = outcome.materializations.get("nmm_spikes", {}).get("total_clips")
+            detail = f"{clips} clips" if outcome.success else outcome.error
+            mark = "✓ done" if outcome.success else "✗ FAILED"
+            _say(f"[{outcome.spec.label}] {mark} in {format_duration(outcome.seconds)}: {detail}")
+            _say(f"== {progress.line()}")
+
+        outcomes = run_jobs(
+            instance,
+            specs,
+            launched_by=PROG,
+            log_dir=home / "logs",
+            workers=request.workers,
+            on_line=on_line,
+            on_done=on_done,
+        )
+        failed = sorted(int(o.spec.partition_key) for o in outcomes if not o.success)
+        succeeded = sorted(set(request.regions) - set(failed))
+        synthetic_ok = True
+        if request.synthetic is not None and succeeded:
+            _say(BANNER)
+            _say("synthetic source over the regions done so far")
+            synthetic = run_jobs(
+                instance,
+                [
+                    RunSpec(
+                        SYNTHETIC_JOB,
+                        label="synthetic source",
+                        run_config=synthetic_run_config(request, requested["fingerprint"]),
+                    )
+                ],
+                launched_by=PROG,
+                log_dir=home / "logs",
+                on_line=lambda spec, text: _say(f"[{spec.label}] {text}") if request.verbose else None,
+            )[0]
+            synthetic_ok = synthetic.success
+            path = synthetic.materializations.get("synthetic_source", {}).get("output_file")
+            _say(f"✓ synthetic source: {path}" if synthetic_ok else f"✗ synthetic source failed: {synthetic.error}")
+    _print_summary(request, progress, succeeded, failed, skipped, outcomes)
+    return EXIT_OK if not failed and synthetic_ok else EXIT_FAILED
+
+
+def _ranges(regions: list[int]) -> str:
+    """``0-4, 7, 9-10``."""
+    parts, start = [], None
+    for i, r in enumerate(regions):
+        if start is None:
+            start = r
+        if i + 1 == len(regions) or regions[i + 1] != r + 1:
+            parts.append(str(start) if start == r else f"{start}-{r}")
+            start = None
+    return ", ".join(parts)
+
+
+def _print_header(request: Request, requested: dict[str, Any], home: Path) -> None:
+    sim = request.simulation
+    _say(BANNER)
+    _say(f"DeepSIF data generation: regions {_ranges(request.regions)} ({len(request.regions)})")
+    _say(
+        f"  dt {sim.dt:g} ms, {sim.n_segments} × {sim.segment_ms:g} ms, iterations {list(sim.iterations)}, "
+        f"engine {request.options.engine}, workers {request.workers}"
+    )
+    _say(f"  source {request.source_dir}   configuration {requested['fingerprint']}")
+    _say(f"  Dagster instance {home} (runs of deepsif_region_job; `bash scripts/ui.sh` shows them)")
+    _say(BANNER)
+
+
+def _print_summary(request: Request, progress: Progress, succeeded, failed, skipped, outcomes) -> None:
+    _say(BANNER)
+    _say(f"SUMMARY  {progress.line()}")
+    _say(f"  successful regions: {len(succeeded)}/{len(request.regions)} ({len(skipped)} skipped as already done)")
+    _say(f"  failed regions: {len(failed)} {failed}")
+    for outcome in outcomes:
+        if not outcome.success:
+            _say(f"    region {outcome.spec.partition_key}: {outcome.error}")
+    _say(BANNER)
 
 
 if __name__ == "__main__":

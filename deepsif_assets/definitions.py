@@ -1,17 +1,29 @@
-"""Definitions of the ``deepsif`` group: per-region simulation and clips, the synthetic source, resources."""
+"""Everything of the DeepSIF domain: its assets, jobs and resources (merged in ``neuro_pipelines.definitions``)."""
 
 import dagster as dg
 
-from deepsif_assets.assets import DEEPSIF_REGION_ASSETS
-from deepsif_assets.resources import DEEPSIF_RESOURCES
+from deepsif_assets.assets import DEEPSIF_ASSETS, nmm_spikes, raw_nmm, synthetic_source
+from deepsif_assets.scaleout import deepsif_regions_celery
+from resources.deepsif_paths import DeepsifPaths
+from resources.octave import OctaveResource
 
-REGION_JOB_NAME = "deepsif_region_job"
+REGION_JOB = "deepsif_region_job"
+SYNTHETIC_JOB = "deepsif_synthetic_job"
 
-# One region per run: simulation, then extraction + cleanup (the CLI and backfills launch one run per partition).
+# One region per run: simulation, then extraction and clean-up. deepsif-generate, backfills and the UI use it.
 deepsif_region_job = dg.define_asset_job(
-    REGION_JOB_NAME,
-    selection=dg.AssetSelection.assets(*DEEPSIF_REGION_ASSETS),
-    description="One region: raw_nmm (simulation) → nmm_spikes (Octave clip extraction, raw cleanup).",
+    REGION_JOB,
+    selection=dg.AssetSelection.assets(raw_nmm, nmm_spikes),
+    description="One region: raw_nmm (simulation) → nmm_spikes (Octave clip extraction, raw clean-up).",
+)
+deepsif_synthetic_job = dg.define_asset_job(
+    SYNTHETIC_JOB,
+    selection=dg.AssetSelection.assets(synthetic_source),
+    description="The synthetic source over every region whose clips are materialized.",
 )
 
-defs = dg.Definitions(assets=DEEPSIF_REGION_ASSETS, jobs=[deepsif_region_job], resources=DEEPSIF_RESOURCES)
+defs = dg.Definitions(
+    assets=DEEPSIF_ASSETS,
+    jobs=[deepsif_region_job, deepsif_synthetic_job, deepsif_regions_celery],
+    resources={"deepsif_paths": DeepsifPaths(), "octave": OctaveResource()},
+)

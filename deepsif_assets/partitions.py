@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from neuro_pipelines.keys import InvalidPartitionKeyError, validate_key
+from neuro_core.keys import InvalidPartitionKeyError, validate_key
 
 REGIONS = "regions"
 N_FS_REGIONS = 994

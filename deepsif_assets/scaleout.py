@@ -18,6 +18,8 @@ from typing import Any
 import dagster as dg
 from dagster_celery import celery_executor
 
+from neuro_pipelines.instance import CELERY_TAG
+
 JOB_NAME = "deepsif_regions_celery"
 BROKER_ENV = "DAGSTER_CELERY_BROKER_URL"
 BACKEND_ENV = "DAGSTER_CELERY_BACKEND_URL"
@@ -89,14 +91,5 @@ deepsif_regions_celery = dg.define_asset_job(
     selection=dg.AssetSelection.assets(*REGION_ASSETS),
     executor_def=deepsif_celery_executor,
     description="One region: TVB simulation then Octave clip extraction, each step on a Celery worker.",
-    tags={"neuro/scale-out": "celery"},
+    tags={CELERY_TAG: "celery"},
 )
-
-defs = dg.Definitions(jobs=[deepsif_regions_celery])
-
-
-def deepsif_regions_celery_job() -> dg.JobDefinition:
-    """The job resolved against the ``deepsif`` group's assets and resources (for ``dg.reconstructable``)."""
-    from deepsif_assets.definitions import defs as deepsif_defs
-
-    return dg.Definitions.merge(deepsif_defs, defs).resolve_job_def(JOB_NAME)

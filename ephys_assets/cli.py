@@ -69,7 +69,7 @@ def _run(params, data_dir: Path, results_dir: Path) -> int:
     from ephys_assets.dispatch.outputs import job_file_name, remove_stale_job_files
     from ephys_assets.partitions import RECORDINGS
     from ephys_assets.service import job_session_key, plan_dispatch, stale_partition_keys
-    from neuro_pipelines.instance_setup import ensure_instance
+    from neuro_pipelines.instance import ensure_instance
     from resources.ephys_paths import EphysPaths
 
     for key, value in params.as_dict().items():

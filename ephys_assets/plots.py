@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from neuro_pipelines.plots import figure_png, new_figure
+from neuro_core.plots import figure_png, new_figure
 
 
 def probe_layout_png(locations: np.ndarray, groups: np.ndarray | None, title: str) -> bytes:

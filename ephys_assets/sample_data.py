@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neuro_pipelines.project import PROJECT_ROOT
+from neuro_core.project import PROJECT_ROOT
 
 METADATA_ROOT = PROJECT_ROOT / "data" / "ephys-metadata"
 SPIKEGLX_META = METADATA_ROOT / "spikeglx"

@@ -1,30 +1,19 @@
 """The single ``Definitions`` object of this code location (``workspace.yaml`` points here).
 
-Each domain builds its own ``Definitions`` (assets, resources, sensors, jobs); this module only merges them and
-adds what spans both: the declarative-automation sensor. Domain modules are imported as modules so that exactly
-one ``Definitions`` object lives at this module's scope (Dagster refuses several).
+Each domain lists its assets, jobs, sensors and resources in its own definitions module; this one merges them
+and adds what spans both: the declarative-automation sensor, the run-hygiene sensor and the executor (every
+run executes in one process: a region's steps run one after the other anyway, and a run is then exactly one
+process that a crash takes down, which run hygiene can see).
 """
 
 import dagster as dg
 
-import deepsif_assets.definitions as deepsif_definitions
-import deepsif_assets.scaleout as deepsif_scaleout
-import deepsif_assets.synthetic.definitions as synthetic_definitions
-import ephys_assets.definitions as ephys_definitions
-
-# Evaluates the automation conditions of every asset (e.g. the synthetic source once its regions are done).
-# On by default, so a fresh `dagster dev` automates without a click; switch it off in the UI (Automation tab).
-automation_sensor = dg.AutomationConditionSensorDefinition(
-    "automation_sensor",
-    target=dg.AssetSelection.all(),
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=30,
-)
+import deepsif_assets.definitions as deepsif
+import ephys_assets.definitions as ephys
+from neuro_pipelines.sensors import automation_sensor, run_hygiene_sensor
 
 defs = dg.Definitions.merge(
-    ephys_definitions.defs,
-    deepsif_definitions.defs,
-    synthetic_definitions.defs,
-    deepsif_scaleout.defs,
-    dg.Definitions(sensors=[automation_sensor]),
+    ephys.defs,
+    deepsif.defs,
+    dg.Definitions(sensors=[automation_sensor, run_hygiene_sensor], executor=dg.in_process_executor),
 )

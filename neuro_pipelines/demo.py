@@ -10,7 +10,7 @@ import argparse
 import sys
 import time
 
-from neuro_pipelines.instance_setup import ensure_instance
+from neuro_pipelines.instance import ensure_instance
 from resources.deepsif_paths import DEFAULT_SOURCE_DIR
 from resources.ephys_paths import DEFAULT_EPHYS_DATA_ROOT, DEFAULT_EPHYS_RESULTS_ROOT
 

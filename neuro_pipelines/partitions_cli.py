@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 
 from deepsif_assets.partitions import REGIONS, region_keys, validate_region_key
 from ephys_assets.partitions import RECORDINGS, validate_recording_key
-from neuro_pipelines.keys import InvalidPartitionKeyError
+from neuro_core.keys import InvalidPartitionKeyError
 
 VALIDATORS: dict[str, Callable[[str], str]] = {
     RECORDINGS: validate_recording_key,
@@ -63,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"neuro-partitions: error: {exc}", file=sys.stderr)
         return 2
 
-    from neuro_pipelines.instance_setup import ensure_instance
+    from neuro_pipelines.instance import ensure_instance
 
     home = ensure_instance()
     import dagster as dg

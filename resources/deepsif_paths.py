@@ -7,8 +7,8 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from neuro_pipelines.fsutil import confined_path
-from neuro_pipelines.project import DEFAULT_VAR_DIR, PROJECT_ROOT
+from neuro_core.files import confined_path
+from neuro_core.project import DEFAULT_VAR_DIR, PROJECT_ROOT
 
 DEFAULT_ANATOMY_DIR = PROJECT_ROOT / "data" / "deepsif-anatomy"
 DEFAULT_SOURCE_DIR = DEFAULT_VAR_DIR / "deepsif" / "source"
@@ -25,12 +25,12 @@ class DeepsifPaths(dg.ConfigurableResource):
     )
 
     def anatomy_file(self, name: str) -> Path:
-        """An anatomy file by name; a clear error if it is missing."""
-        path = confined_path(self.anatomy_dir, name)
+        """An anatomy file by name (symlinks, e.g. DataLad/git-annex trees, are fine); a clear error if missing."""
+        path = confined_path(self.anatomy_dir, name, follow_symlinks=True)
         if not path.is_file():
             raise FileNotFoundError(f"anatomy file {path} is missing (anatomy_dir={self.anatomy_dir})")
         return path
 
-    def source_path(self, *parts: str) -> Path:
-        """A path under ``source_dir`` that cannot escape it."""
-        return confined_path(self.source_dir, *parts)
+    @property
+    def source_path(self) -> Path:
+        return Path(self.source_dir)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from neuro_pipelines.project import DEFAULT_VAR_DIR
+from neuro_core.project import DEFAULT_VAR_DIR
 
 DEFAULT_EPHYS_DATA_ROOT = DEFAULT_VAR_DIR / "ephys" / "data"
 DEFAULT_EPHYS_RESULTS_ROOT = DEFAULT_VAR_DIR / "ephys" / "results"

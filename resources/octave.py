@@ -14,17 +14,19 @@ import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
-from neuro_pipelines.project import PROJECT_ROOT
+from neuro_core.project import PROJECT_ROOT
 
 MATLAB_CODE_DIR = PROJECT_ROOT / "matlab"
+TEMP_DIR_PREFIX = "neuro-octave-"
 # Octave 7.3 prints this on every exit, successful or not; it is never a sign of failure.
 _OCTAVE_EXIT_NOISE = "ignoring const execution_exception& while preparing to exit"
 _OUTPUT_TAIL_LINES = 60
@@ -64,6 +66,32 @@ def matlab_literal(value: Any) -> str:
     )
 
 
+@contextlib.contextmanager
+def _stderr_into(path: Path) -> Iterator[Path]:
+    """Send this process' stderr (file descriptor 2, which child processes inherit) to ``path`` meanwhile."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(path, "w") as target:
+        os.dup2(target.fileno(), 2)
+        try:
+            yield path
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def remove_orphan_temp_dirs() -> list[Path]:
+    """Delete the temp folders of engine sessions whose process was killed (named ``neuro-octave-<pid>-…``)."""
+    removed = []
+    for folder in Path(tempfile.gettempdir()).glob(f"{TEMP_DIR_PREFIX}*"):
+        pid = folder.name[len(TEMP_DIR_PREFIX) :].split("-")[0]
+        if folder.is_dir() and pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
 class OctaveResource(dg.ConfigurableResource):
     """The Octave/MATLAB engine that runs ``matlab/*.m`` (spike-clip extraction, synthetic sources)."""
 
@@ -97,6 +125,28 @@ class OctaveResource(dg.ConfigurableResource):
             shutil.rmtree(self._temp_dir, ignore_errors=True)
             self._temp_dir = None
 
+    def check(self) -> None:
+        """Fail with one clear :class:`OctaveError` unless the engine (and Octave's ``signal``) is usable.
+
+        Used before anything is launched; costs one short engine start (≈ 0.5 s for Octave).
+        """
+        executable = self._resolved_executable()
+        if self.backend != "octave" or not self.load_signal:
+            return
+        probe = subprocess.run(
+            [executable, "--no-gui", "--no-window-system", "--quiet", "--eval", "pkg load signal"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tempfile.gettempdir(),
+        )
+        if probe.returncode != 0:
+            raise OctaveError(
+                "GNU Octave's 'signal' package is missing or broken: install it "
+                "(Debian: apt-get install --no-install-recommends octave-signal)",
+                _tail(probe.stderr.splitlines()),
+            )
+
     def _resolved_executable(self) -> str:
         if self.backend not in ("octave", "matlab"):
             raise OctaveError(f"OctaveResource.backend is {self.backend!r}; expected 'octave' or 'matlab'")
@@ -117,16 +167,24 @@ class OctaveResource(dg.ConfigurableResource):
             return self._session
         executable = self._resolved_executable()
         os.environ["OCTAVE_EXECUTABLE"] = executable
-        self._temp_dir = tempfile.mkdtemp(prefix="neuro-octave-")
-        import oct2py  # lazy: importing oct2py starts a default session, which we close at once
+        remove_orphan_temp_dirs()
+        self._temp_dir = tempfile.mkdtemp(prefix=f"{TEMP_DIR_PREFIX}{os.getpid()}-")
+        # oct2py probes the executable (and, at import, starts a default session we close at once); Octave 7
+        # prints exit noise on stderr each time. Keep it out of the logs unless starting fails.
+        with _stderr_into(Path(self._temp_dir) / "startup.log") as startup_log:
+            try:
+                import oct2py
 
-        with contextlib.suppress(Exception):
-            oct2py.octave.exit()
-        try:
-            session = oct2py.Oct2Py(executable=executable, temp_dir=self._temp_dir, timeout=self.timeout_s)
-        except Exception as exc:
-            raise OctaveError(f"could not start Octave ({executable}): {exc}") from exc
+                with contextlib.suppress(Exception):
+                    oct2py.octave.exit()
+                session = oct2py.Oct2Py(executable=executable, temp_dir=self._temp_dir, timeout=self.timeout_s)
+            except Exception as exc:
+                raise OctaveError(
+                    f"could not start Octave ({executable}): {exc}", _tail(startup_log.read_text().splitlines())
+                ) from exc
         self._session = session
+        # Octave writes octave-workspace into its working folder when it is killed: keep that in the temp dir.
+        session.eval(f"cd({matlab_literal(self._temp_dir)})")
         session.addpath(str(Path(self.code_dir).absolute()))
         if self.load_signal:
             try:
@@ -184,8 +242,8 @@ class OctaveResource(dg.ConfigurableResource):
 
     def _run_matlab(self, function: str, args: Sequence[Any]) -> None:
         command = self.matlab_command(function, args)
-        with subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+        with tempfile.TemporaryDirectory(prefix=f"{TEMP_DIR_PREFIX}{os.getpid()}-") as workdir, subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True, cwd=workdir
         ) as proc:
             try:
                 output, _ = proc.communicate(timeout=self.timeout_s)

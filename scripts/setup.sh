@@ -38,5 +38,5 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
 fi
 
 export DAGSTER_HOME="${DAGSTER_HOME:-$ROOT/.dagster_home}"
-.venv/bin/python -m neuro_pipelines.instance_setup "$DAGSTER_HOME"
+.venv/bin/python -m neuro_pipelines.instance "$DAGSTER_HOME"
 echo "[setup] ready: .venv, Octave $(octave-cli --version | head -1 | awk '{print $NF}'), DAGSTER_HOME=$DAGSTER_HOME"

@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from neuro_pipelines.project import PROJECT_ROOT
+from neuro_core.project import PROJECT_ROOT
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 VENV_BIN = Path(sys.executable).parent

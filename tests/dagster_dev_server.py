@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from neuro_pipelines.project import PROJECT_ROOT
+from neuro_core.project import PROJECT_ROOT
 
 
 def free_port() -> int:

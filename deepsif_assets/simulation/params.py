@@ -1,6 +1,6 @@
 """Simulation constants of the original ``generate_tvb_data.py`` (all configurable) and the fs → TVB node mapping.
 
-The 994 cortical (fsaverage5) regions and the 998 TVB nodes differ in four places (spec §4.10): fs regions 7, 325,
+The 994 cortical (fsaverage5) regions and the 998 TVB nodes differ in four places: fs regions 7, 325,
 921 and 949 are the left transverse-temporal TVB nodes 994..997. ``FS_TO_TVB[c]`` is the TVB node whose activity
 belongs in fs column ``c``. By default region ``r`` excites TVB node ``FS_TO_TVB[r]`` (consistent with the lead
 field); ``faithful_remap=True`` reproduces the original, which excites TVB node ``r``.
@@ -8,16 +8,17 @@ field); ``faithful_remap=True`` reproduces the original, which excites TVB node 
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from neuro_core.params import ParamError, check_param_ranges, param, params_dict
+
 N_FS_REGIONS = 994
 N_TVB_NODES = 998
 
-#: fs region -> TVB node (0-based), spec §4.10; MATLAB ``[8,326,922,950] <- [995,998,997,996]`` (1-based).
+#: fs region -> TVB node (0-based); the original's MATLAB ``[8,326,922,950] <- [995,998,997,996]`` (1-based).
 _REMAPPED = {7: 994, 325: 997, 921: 996, 949: 995}
 FS_TO_TVB: np.ndarray = np.arange(N_FS_REGIONS, dtype=np.int64)
 for _fs, _tvb in _REMAPPED.items():
@@ -33,52 +34,61 @@ class SimulationParamsError(ValueError):
 
 @dataclass(frozen=True)
 class SimulationParams:
-    """Every constant of the original simulation; defaults = original configuration (spec §4.3–§4.8)."""
+    """Every constant of the original ``generate_tvb_data.py``; the defaults are the original configuration.
 
-    dt: float = 0.5  # ms, HeunStochastic step
-    segment_ms: float = 10_000.0  # simulated time per ``run`` call (one raw file)
-    n_segments: int = 20
-    iterations: tuple[int, ...] = (0, 1, 2)
-    mu: tuple[float, ...] = (0.087, 0.08, 0.083)  # JansenRit mu per iteration m
-    noise_std: tuple[float, ...] = (1.0, 1.7, 1.5)  # noise-std multiplier per iteration m
-    a_base: float = 3.25  # JansenRit A everywhere ...
-    a_excitable: float = 3.5  # ... except at the excitable node
-    v0: float = 6.0
-    p_max: float = 0.15  # only used for the noise amplitude
-    p_min: float = 0.03
-    noise_a_const: float = 3.25  # the hard-coded 3.25 of the nsig formula (not the model's A)
-    coupling_a: float = 1.0  # SigmoidalJansenRit(a)
-    conduction_speed: float = 3.0  # mm/ms (TVB default)
-    seed_policy: str = "fixed"  # "fixed": RandomState(seed) per iteration as TVB; or "per_region_iteration"
-    seed: int = 42
-    faithful_remap: bool = False  # True: excite TVB node r (original); False: excite TVB node FS_TO_TVB[r]
-    transient_samples: int = 1000  # raw samples dropped before decimation (MATLAB constant)
-    downsample_factor: int = 4
-    n_fs_regions: int = N_FS_REGIONS
+    The BrainForge variant is ``dt=1.0, n_segments=10, segment_ms=5000``.
+    """
+
+    dt: float = param(0.5, "HeunStochastic integration step", gt=0, unit="ms")
+    segment_ms: float = param(10_000.0, "simulated time per segment (one raw file)", gt=0, unit="ms")
+    n_segments: int = param(20, "segments per iteration", ge=1, flag="--segments")
+    iterations: tuple[int, ...] = param((0, 1, 2), "noise settings m to simulate (index into mu and noise_std)", ge=0)
+    mu: tuple[float, ...] = param((0.087, 0.08, 0.083), "JansenRit mu per iteration m", cli=False)
+    noise_std: tuple[float, ...] = param((1.0, 1.7, 1.5), "noise std multiplier per iteration m", ge=0, cli=False)
+    a_base: float = param(3.25, "JansenRit A everywhere but the excitable node", gt=0, unit="mV", cli=False)
+    a_excitable: float = param(3.5, "JansenRit A at the excitable node", gt=0, unit="mV", cli=False)
+    v0: float = param(6.0, "JansenRit v0", gt=0, unit="mV", cli=False)
+    p_max: float = param(0.15, "p_max of the noise amplitude formula", cli=False)
+    p_min: float = param(0.03, "p_min of the noise amplitude formula", cli=False)
+    noise_a_const: float = param(3.25, "the constant 3.25 of the noise amplitude formula", gt=0, cli=False)
+    coupling_a: float = param(1.0, "SigmoidalJansenRit coupling a", cli=False)
+    conduction_speed: float = param(3.0, "conduction speed", gt=0, unit="mm/ms", cli=False)
+    seed_policy: str = param(
+        "fixed",
+        "fixed: RandomState(seed) for every region and iteration (the original); per_region_iteration: one "
+        "derived seed per region and iteration",
+        choices=SEED_POLICIES,
+        cli=False,
+    )
+    seed: int = param(42, "noise seed", ge=0, le=2**32 - 1, flag="--noise-seed")
+    faithful_remap: bool = param(
+        False, "excite TVB node r as the original, instead of the fs → TVB mapped node", cli=False
+    )
+    transient_samples: int = param(1000, "raw samples dropped before decimation", ge=0, cli=False)
+    downsample_factor: int = param(4, "decimation factor (2 kHz → 500 Hz at dt 0.5 ms)", ge=1, cli=False)
+    n_fs_regions: int = param(N_FS_REGIONS, "cortical regions", ge=1, cli=False)
 
     def __post_init__(self) -> None:
         self.validate()
 
     def validate(self) -> None:
         """Raise :class:`SimulationParamsError` naming the first bad value."""
+        try:
+            check_param_ranges(self)
+        except ParamError as exc:
+            raise SimulationParamsError(str(exc)) from None
 
         def bad(name: str, expected: str) -> SimulationParamsError:
             return SimulationParamsError(
                 f"SimulationParams.{name}={getattr(self, name)!r} is invalid: expected {expected}"
             )
 
-        for name in ("dt", "segment_ms", "v0", "conduction_speed", "a_base", "a_excitable", "noise_a_const"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-                raise bad(name, "a finite number > 0")
         steps = self.segment_ms / self.dt
         if abs(steps - round(steps)) > 1e-9 * max(1.0, steps):
             raise bad("segment_ms", f"a whole multiple of dt={self.dt}")
-        for name in ("n_segments", "downsample_factor"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise bad(name, "an integer ≥ 1")
-        if not isinstance(self.transient_samples, int) or self.transient_samples < 0:
-            raise bad("transient_samples", "an integer ≥ 0")
+        for name in ("n_segments", "downsample_factor", "transient_samples"):
+            if isinstance(getattr(self, name), bool) or not isinstance(getattr(self, name), int | np.integer):
+                raise bad(name, "an integer")
         if self.transient_samples >= self.total_steps:
             raise bad(
                 "transient_samples", f"fewer than the {self.total_steps} simulated samples per iteration"
@@ -88,18 +98,12 @@ class SimulationParams:
         if not self.iterations or len(set(self.iterations)) != len(self.iterations):
             raise bad("iterations", "a non-empty tuple of distinct iteration indices")
         for m in self.iterations:
-            if not isinstance(m, (int, np.integer)) or not 0 <= m < len(self.mu):
+            if not isinstance(m, int | np.integer) or not 0 <= m < len(self.mu):
                 raise bad("iterations", f"indices in 0..{len(self.mu) - 1} (one per mu/noise_std entry)")
-        if any(not math.isfinite(s) or s < 0 for s in self.noise_std):
-            raise bad("noise_std", "finite values ≥ 0")
         if any(not math.isfinite(v) for v in self.mu):
             raise bad("mu", "finite values")
-        if self.seed_policy not in SEED_POLICIES:
-            raise bad("seed_policy", f"one of {SEED_POLICIES}")
-        if not isinstance(self.seed, (int, np.integer)) or not 0 <= self.seed < 2**32:
+        if not isinstance(self.seed, int | np.integer):
             raise bad("seed", "an integer in 0 .. 2**32-1")
-        if not math.isfinite(self.coupling_a):
-            raise bad("coupling_a", "a finite number")
 
     @property
     def steps_per_segment(self) -> int:
@@ -115,11 +119,7 @@ class SimulationParams:
         return -(-(self.total_steps - self.transient_samples) // self.downsample_factor)
 
     def to_dict(self) -> dict:
-        out = dataclasses.asdict(self)
-        out["iterations"] = list(self.iterations)
-        out["mu"] = list(self.mu)
-        out["noise_std"] = list(self.noise_std)
-        return out
+        return params_dict(self)
 
 
 def check_region(region: int, n_fs_regions: int = N_FS_REGIONS) -> int:
@@ -142,7 +142,7 @@ def excitable_tvb_node(region: int, params: SimulationParams) -> int:
 
 
 def noise_nsig(params: SimulationParams, iteration: int) -> float:
-    """nsig of the y4 equation, computed as the original: (a·3.25·(p_max − p_min)·0.5·std_m)² / 2 (spec §4.4).
+    """nsig of the y4 equation, computed as the original: (a·3.25·(p_max − p_min)·0.5·std_m)² / 2.
 
     Evaluated with 1-element float64 arrays in the original's operation order, then converted to a Python float
     (the numpy-2 fix), so both engines use the very same number.

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
-from neuro_pipelines.fsutil import atomic_path, write_json_atomic
+from neuro_core.files import atomic_path, write_json_atomic
 
 from .connectivity import Connectivity, load_connectivity
 from .params import (

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
-from neuro_pipelines.fsutil import atomic_path
+from neuro_core.files import atomic_path
 
 DIS_MATRIX_FILE = "dis_matrix_fs_20k.mat"
 CORTEX_FILE = "fs_cortex_20k.mat"

@@ -10,19 +10,17 @@ Clip store (what DeepSIF's ``loaders.SpikeEEGBuild`` opens as ``<file_path[:-12]
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
 import scipy.io
 
-from deepsif_assets.regions import window_cache_path
-from neuro_pipelines.fsutil import atomic_path, confined_path
+from deepsif_assets.layout import clip_path, count_clips, window_cache_path
+from neuro_core.files import atomic_path
 
 CLIP_SAMPLES = 500
 NMM_IDX_FORMULA = "nmm_idx = clip_offset[centre_region] + random_samples - 1 (0-based row of data)"
-_CLIP_NAME = re.compile(r"^nmm_([1-9][0-9]*)\.mat$")
 
 
 class NoClipsError(RuntimeError):
@@ -31,16 +29,6 @@ class NoClipsError(RuntimeError):
 
 class ClipStoreSpaceError(RuntimeError):
     """Not enough free disk space for the consolidated clip store."""
-
-
-def clip_dir(source_dir: Path, filename: str) -> Path:
-    """``<source_dir>/nmm_<filename>``."""
-    return confined_path(source_dir, f"nmm_{filename}")
-
-
-def clip_path(clips_root: Path, region: int, k: int) -> Path:
-    """``<clips_root>/a{region}/nmm_{k}.mat`` (k is 1-based)."""
-    return Path(clips_root) / f"a{region}" / f"nmm_{k}.mat"
 
 
 def window_cache_covers(clips_root: Path, region: int, n_clips: int, n_regions: int) -> bool:
@@ -66,18 +54,6 @@ def window_cache_covers(clips_root: Path, region: int, n_clips: int, n_regions: 
         and int(header["region"].ravel()[0]) == region
         and int(header["n_clips"].ravel()[0]) >= n_clips
     )
-
-
-def count_clips(clips_root: Path, region: int) -> int:
-    """Number of usable clips of ``region``: the contiguous run ``nmm_1 … nmm_n`` on disk (0 if none)."""
-    folder = Path(clips_root) / f"a{region}"
-    if not folder.is_dir():
-        return 0
-    numbers = {int(m.group(1)) for p in folder.iterdir() if (m := _CLIP_NAME.match(p.name))}
-    n = 0
-    while n + 1 in numbers:
-        n += 1
-    return n
 
 
 def clip_counts(clips_root: Path, regions: Iterable[int]) -> dict[int, int]:

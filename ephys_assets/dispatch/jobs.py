@@ -203,7 +203,7 @@ def write_jobs(jobs: Sequence[Job], results_dir: str | Path, *, prune_stale: boo
     after every file of this one was written (a crash before that leaves the earlier files in place).
     """
     from ephys_assets.dispatch.outputs import job_file_name, remove_stale_job_files
-    from neuro_pipelines.fsutil import write_text_atomic
+    from neuro_core.files import write_text_atomic
 
     results_dir = Path(results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)

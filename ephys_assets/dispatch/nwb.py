@@ -10,6 +10,7 @@ from typing import Any
 from ephys_assets.dispatch.errors import DispatchError
 from ephys_assets.dispatch.model import DispatchLog, RecordingEntry
 from ephys_assets.dispatch.params import DispatchParams
+from ephys_assets.dispatch.sessions import data_root_entries
 
 MIN_SAMPLING_RATE_HZ = 10_000
 
@@ -40,7 +41,7 @@ def find_nwb_files(
                 raise DispatchError("NWB file listed in nwb_files does not exist", path)
             files.append(Path(os.path.abspath(path)))
     else:
-        entries = [p for p in data_root.iterdir() if not p.name.startswith(".")]
+        entries = data_root_entries(data_root)
         if sessions:
             entries = [p for p in entries if p.name in set(sessions)]
         dirs = [p for p in entries if p.is_dir() and not is_nwb_entry(p)]

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ephys_assets.dispatch.errors import DispatchError
+from neuro_core.params import add_param_arguments, param, param_fields, values_from_namespace
 
 logger = logging.getLogger(__name__)
 
@@ -28,19 +29,35 @@ DEFAULT_RECORD_NODES = "lowest"
 
 @dataclass(frozen=True)
 class DispatchParams:
-    """Every parameter of spec §2 (plus ``record_nodes``, D23), validated."""
+    """Every dispatch parameter, validated; the field metadata is the one definition flags and config use."""
 
-    input: str
-    split_segments: bool = True
-    split_groups: bool = True
-    debug: bool = False
-    debug_duration: float = DEFAULT_DEBUG_DURATION_S
-    skip_timestamps_check: bool = False
-    nwb_files: tuple[str, ...] | None = None
-    multi_session: bool = False
-    min_recording_duration: float | None = None
-    spikeinterface_info: dict[str, Any] | None = None
-    record_nodes: str | tuple[str, ...] = DEFAULT_RECORD_NODES
+    input: str = param(
+        "",
+        "input format (required; in Dagster runs empty = detect it from the session)",
+        choices=INPUT_FORMATS,
+    )
+    split_segments: bool = param(True, "one job per segment (--no-split-segments: one job for all segments)")
+    split_groups: bool = param(True, "one job per channel group (shank)")
+    debug: bool = param(False, "clip every part to --debug-duration seconds")
+    debug_duration: float = param(DEFAULT_DEBUG_DURATION_S, "clip length in debug mode", gt=0, unit="s")
+    skip_timestamps_check: bool = param(False, "do not check time vectors (duration from the time vector)")
+    nwb_files: tuple[str, ...] | None = param(
+        None, "NWB files to dispatch (list, or a comma-separated string); default: discover", input_type=list[str]
+    )
+    multi_session: bool = param(False, "allow several sessions in the data folder")
+    min_recording_duration: float | None = param(
+        None, "skip parts shorter than this; negative or empty: off", unit="s", input_type=float
+    )
+    spikeinterface_info: dict[str, Any] | None = param(
+        None,
+        "input spikeinterface: a JSON object, or a JSON file, with reader_type, reader_kwargs, …",
+        input_type=str,
+    )
+    record_nodes: str | tuple[str, ...] = param(
+        DEFAULT_RECORD_NODES,
+        "Open Ephys record nodes: lowest (one per stream), all, or comma-separated names",
+        input_type=str,
+    )
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
     def as_dict(self) -> dict[str, Any]:
@@ -86,7 +103,7 @@ def parse_nwb_files(value: Any) -> tuple[str, ...] | None:
     if isinstance(value, str):
         items = [part.strip() for part in value.split(",")]
     elif isinstance(value, list | tuple):
-        items = [str(part).strip() for part in value]
+        items = [part.strip() for item in value for part in str(item).split(",")]
     else:
         raise DispatchError(
             f"nwb_files must be a list or a comma-separated string, got {value!r}", "nwb_files"
@@ -145,19 +162,7 @@ def _parse_record_nodes(value: Any) -> str | tuple[str, ...]:
     )
 
 
-PARAM_KEYS = (
-    "input",
-    "split_segments",
-    "split_groups",
-    "debug",
-    "debug_duration",
-    "skip_timestamps_check",
-    "nwb_files",
-    "multi_session",
-    "min_recording_duration",
-    "spikeinterface_info",
-    "record_nodes",
-)
+PARAM_KEYS = tuple(f.name for f in param_fields(DispatchParams))
 INVERSE_ALIASES = {
     "concatenate": "split_segments",
     "no_split_segments": "split_segments",
@@ -228,52 +233,49 @@ def build_arg_parser() -> argparse.ArgumentParser:
     """The capsule's flags (and ``--params``, ``--concatenate``) plus our data/results folders."""
     parser = argparse.ArgumentParser(
         prog="ephys-dispatch",
-        description="Dispatch ephys recordings into job JSON files (aind-ephys-job-dispatch).",
+        description="Dispatch ephys recordings into spike-sorting job JSON files (aind-ephys-job-dispatch): "
+        "one RESULTS/job_<i>.json per recording, through the project's Dagster job ephys_dispatch_job.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=CLI_EPILOG,
     )
-    parser.add_argument("--input", help=f"input format, one of {list(INPUT_FORMATS)}")
-    parser.add_argument("--data-dir", help="input data folder (the capsule's ../data)")
-    parser.add_argument("--results-dir", help="output folder for job_*.json (the capsule's ../results)")
-    parser.add_argument("--no-split-segments", action="store_true", help="one job for all segments")
-    parser.add_argument("--concatenate", action="store_true", help="deprecated alias of --no-split-segments")
-    parser.add_argument("--no-split-groups", action="store_true", help="do not split by channel group")
-    parser.add_argument("--debug", action="store_true", help="clip every segment to --debug-duration seconds")
-    parser.add_argument("--debug-duration", default=None, help="clip length in seconds (default 30)")
-    parser.add_argument("--skip-timestamps-check", action="store_true", help="do not check time vectors")
-    parser.add_argument("--nwb-files", default=None, help="comma-separated NWB paths")
-    parser.add_argument("--multi-session", action="store_true", help="allow several sessions")
+    parser.add_argument("--data-dir", default="../data", help="input data folder [default: ../data, as the capsule]")
     parser.add_argument(
-        "--min-recording-duration", default=None, help="skip parts shorter than this (s); -1 off"
+        "--results-dir", default="../results", help="output folder for job_<i>.json [default: ../results]"
     )
-    parser.add_argument("--spikeinterface-info", default=None, help="JSON string or JSON file")
+    add_param_arguments(parser, DispatchParams)
     parser.add_argument(
-        "--record-nodes", default=None, help="Open Ephys record nodes: lowest (default), all, or names"
+        "--concatenate", action="store_true", help="deprecated alias of --no-split-segments"
     )
     parser.add_argument(
-        "--params", default=None, help="JSON string or file; overrides every other dispatch flag"
+        "--params", default=None, help="JSON string or file with the parameters; overrides every other dispatch flag"
     )
+    parser.add_argument("--force", action="store_true", help="dispatch even if these sessions are unchanged")
+    parser.add_argument("-v", "--verbose", action="store_true", help="also print Dagster's own log lines")
     return parser
+
+
+CLI_EPILOG = """\
+examples:
+  ephys-dispatch --input spikeglx --data-dir /data/session1 --results-dir /results
+  ephys-dispatch --input openephys --data-dir DATA --results-dir RESULTS --no-split-groups --debug
+  ephys-dispatch --params '{"input": "nwb", "split_segments": false}' --data-dir DATA --results-dir RESULTS
+
+exit codes:
+  0  every job file written
+  1  some job failed (the others are written; see the summary)
+  2  bad input or usage (nothing launched, nothing written)
+"""
 
 
 def params_from_namespace(args: argparse.Namespace) -> DispatchParams:
     """Flags → :class:`DispatchParams`; ``--params`` (JSON first, then file) overrides all dispatch flags."""
     if args.params:
         return params_from_mapping(parse_json_or_file(args.params, "--params", json_first_always=True) or {})
-    raw: dict[str, Any] = {
-        "input": args.input,
-        "split_segments": not args.no_split_segments,
-        "split_groups": not args.no_split_groups,
-        "debug": args.debug,
-        "debug_duration": args.debug_duration,
-        "skip_timestamps_check": args.skip_timestamps_check,
-        "nwb_files": args.nwb_files,
-        "multi_session": args.multi_session,
-        "min_recording_duration": args.min_recording_duration,
-        "spikeinterface_info": args.spikeinterface_info,
-        "record_nodes": args.record_nodes,
-    }
+    raw = values_from_namespace(args, DispatchParams)
+    if not raw.get("input"):
+        raise DispatchError(f"--input is required (one of {list(INPUT_FORMATS)}) unless --params gives it", "--input")
     if args.concatenate:
         raw["concatenate"] = True
-        raw.pop("split_segments")
-        if args.no_split_segments:
-            raw["split_segments"] = False
+        if raw["split_segments"]:  # the default; an explicit --no-split-segments agrees with --concatenate
+            raw.pop("split_segments")
     return params_from_mapping(raw)

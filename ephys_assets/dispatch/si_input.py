@@ -10,6 +10,7 @@ from typing import Any
 from ephys_assets.dispatch.errors import DispatchError
 from ephys_assets.dispatch.model import DispatchLog, RecordingEntry
 from ephys_assets.dispatch.params import DispatchParams
+from ephys_assets.dispatch.sessions import data_root_entries
 
 
 def _as_list(value: Any) -> list:
@@ -20,9 +21,7 @@ def _as_list(value: Any) -> list:
 
 def auto_load_candidates(data_root: Path) -> list[Path]:
     """Directories (plus the sub-directories of a single one), else .json/.pkl files; sorted (D12)."""
-    dirs = sorted(
-        (p for p in data_root.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.name
-    )
+    dirs = [p for p in data_root_entries(data_root) if p.is_dir()]
     if len(dirs) == 1:
         dirs += sorted((p for p in dirs[0].iterdir() if p.is_dir()), key=lambda p: p.name)
     if dirs:

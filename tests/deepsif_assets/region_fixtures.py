@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
-from neuro_pipelines.fsutil import write_json_atomic
+from neuro_core.files import write_json_atomic
 from tests.deepsif_assets.clip_reference import (
     REAL,
     IterationClips,

@@ -18,7 +18,7 @@ import yaml
 
 from deepsif_assets import scaleout
 from deepsif_assets.assets import nmm_spikes, raw_nmm
-from neuro_pipelines.project import PROJECT_ROOT
+from neuro_core.project import PROJECT_ROOT
 from resources.deepsif_paths import DeepsifPaths
 from resources.octave import OctaveResource
 from tests.celery_harness import (
@@ -190,7 +190,7 @@ def test_region_partitions_run_on_celery_workers_and_match_in_process(tmp_path, 
     reference_dir = tmp_path / "source-in-process"
     materialize_in_process(reference_dir)
 
-    from neuro_pipelines.instance_setup import ensure_instance
+    from neuro_pipelines.instance import ensure_instance
 
     home = tmp_path / "dagster_home"
     monkeypatch.setenv("DAGSTER_HOME", str(home))

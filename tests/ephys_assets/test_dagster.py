@@ -14,7 +14,7 @@ from ephys_assets.assets import JOB_ASSET, LOAD_CHECK, ephys_job
 from ephys_assets.dispatch import discover_jobs, params_from_mapping
 from ephys_assets.partitions import RECORDINGS, recording_partition_key
 from ephys_assets.sensors import ephys_new_session_sensor
-from neuro_pipelines.keys import validate_key
+from neuro_core.keys import validate_key
 from resources.ephys_paths import EphysPaths
 
 

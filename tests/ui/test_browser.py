@@ -20,8 +20,8 @@ from ephys_assets.dispatch.watch import detect_input_format
 from ephys_assets.partitions import RECORDINGS
 from ephys_assets.sample_data import make_demo_session
 from ephys_assets.service import plan_dispatch
-from neuro_pipelines.instance_setup import ensure_instance
-from neuro_pipelines.project import PROJECT_ROOT
+from neuro_pipelines.instance import ensure_instance
+from neuro_core.project import PROJECT_ROOT
 from tests.dagster_dev_server import running_dagster_dev
 from tests.ui.browser import (
     CHROMIUM,

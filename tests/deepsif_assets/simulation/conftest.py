@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from neuro_pipelines.project import PROJECT_ROOT
+from neuro_core.project import PROJECT_ROOT
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import clipfactory
 
 from deepsif_assets.synthetic.pipeline import SyntheticRequest, build_synthetic_source
-from neuro_pipelines.project import PROJECT_ROOT
+from neuro_core.project import PROJECT_ROOT
 
 ANATOMY_DIR = PROJECT_ROOT / "data" / "deepsif-anatomy"
 N_REGIONS = clipfactory.N_REGIONS

@@ -1,7 +1,7 @@
 import pytest
 
 from deepsif_assets.partitions import region_keys, validate_region_key
-from neuro_pipelines.keys import MAX_KEY_LENGTH, InvalidPartitionKeyError, slugify, validate_key
+from neuro_core.keys import MAX_KEY_LENGTH, InvalidPartitionKeyError, slugify, validate_key
 
 
 @pytest.mark.parametrize(

@@ -1,16 +1,9 @@
-"""Small PNG figures for asset metadata, rendered without a display (matplotlib Agg).
-
-The Dagster UI renders markdown metadata, so a figure travels as an inline ``data:image/png`` image; figures are
-kept to a few tens of KB (small size, low dpi, few colours).
-"""
+"""PNG figures rendered without a display (matplotlib Agg): the figure and serialisation helpers."""
 
 from __future__ import annotations
 
-import base64
 import io
 from typing import Any
-
-import dagster as dg
 
 MAX_PNG_BYTES = 120_000
 
@@ -32,9 +25,3 @@ def figure_png(fig: Any) -> bytes:
     fig.tight_layout()
     fig.savefig(buffer, format="png", dpi=80)
     return buffer.getvalue()
-
-
-def png_markdown(png: bytes, title: str) -> dg.MetadataValue:
-    """Markdown metadata that shows ``png`` inline in the Dagster UI."""
-    encoded = base64.b64encode(png).decode("ascii")
-    return dg.MetadataValue.md(f"**{title}**\n\n![{title}](data:image/png;base64,{encoded})")

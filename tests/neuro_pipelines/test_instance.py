@@ -3,7 +3,7 @@ import os
 import dagster as dg
 import yaml
 
-from neuro_pipelines.instance_setup import POOLS, ensure_instance
+from neuro_pipelines.instance import POOLS, ensure_instance
 
 
 def test_instance_created_with_queue_retries_and_pools(tmp_path, monkeypatch):

@@ -6,6 +6,7 @@ Keys become folder and file names, so they must never carry a path separator or 
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 MAX_KEY_LENGTH = 200
@@ -40,8 +41,26 @@ def slugify(text: str) -> str:
     """Map free text (e.g. an Open Ephys stream name with spaces and '#') to the allowed key alphabet.
 
     Runs of disallowed characters become one ``-``; ``..`` collapses to ``.``; leading/trailing separators go.
-    Different inputs can collide, so callers keep the original name in metadata.
+    Different inputs can collide (``ünï`` and ``änï``): use :func:`unique_slug` where that matters.
     """
     slug = re.sub(r"[^A-Za-z0-9_.+=@-]+", "-", text)
     slug = re.sub(r"\.{2,}", ".", slug)
     return slug.strip("-._+=@")
+
+
+def short_hash(text: str, n_hex: int = 8) -> str:
+    """The first ``n_hex`` hex digits of the SHA-1 of ``text`` (UTF-8)."""
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:n_hex]
+
+
+def unique_slug(text: str, fallback: str) -> str:
+    """A readable slug that two different texts never share.
+
+    Texts that are already safe stay as they are; any text the slug changes (Unicode, spaces, ``#``…) gets
+    ``-<8 hex of its SHA-1>`` appended, so ``ünïcödé_g0`` and ``änïcödá_g0`` get different slugs while
+    ``oe_session`` stays ``oe_session``. ``fallback`` names a text with no safe character at all.
+    """
+    slug = slugify(text)
+    if slug == text:
+        return slug
+    return f"{slug or fallback}-{short_hash(text)}"

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import TracebackType
 
-from neuro_pipelines.fsutil import tree_size_bytes
+from neuro_core.files import tree_size_bytes
 
 
 def folders_size_bytes(folders: Iterable[Path]) -> int:

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from neuro_pipelines.fsutil import PathEscapeError, atomic_path, confined_path, write_json_atomic
+from neuro_core.files import PathEscapeError, atomic_path, confined_path, write_json_atomic
 
 
 def test_confined_path_refuses_escapes(tmp_path):

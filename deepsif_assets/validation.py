@@ -1,0 +1,119 @@
+"""Everything a DeepSIF generation needs, checked before the first run is launched (pure).
+
+Bad configuration must never be found inside a run (after a region simulated for minutes, leaving 1.2 GB of raw
+data behind): each problem is one line naming the file or value and what was expected.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import scipy.io
+
+from deepsif_assets.extraction import RegionDataError, check_leadfield
+from deepsif_assets.params import ExtractionParams, SimulationOptions, SyntheticParams
+from deepsif_assets.simulation.connectivity import ConnectivityError, load_connectivity
+from deepsif_assets.simulation.params import N_FS_REGIONS, N_TVB_NODES, SimulationParams
+from deepsif_assets.synthetic.anatomy import CORTEX_FILE, DIS_MATRIX_FILE, INFLATED_FILE, REGION_MAPPING_FILE
+from neuro_core.files import NotWritableError, PathEscapeError, check_writable_dir, confined_path
+
+# Peak disk of one region in flight, beyond its raw data: ≈ 30 clips × 2 MB plus the peak-window cache.
+CLIPS_BYTES_ALLOWANCE = 100e6
+_ANATOMY_VARIABLES = {
+    INFLATED_FILE: ("pos", "tri"),
+    REGION_MAPPING_FILE: ("rm", "nbs"),
+}
+
+
+def raw_bytes_per_region(params: SimulationParams, options: SimulationOptions) -> float:
+    """Raw data one region writes: compact: one decimated (n × 994) single per iteration; original: every
+    float32 (steps × 998) segment."""
+    if options.raw_format == "compact":
+        per_iteration = params.n_decimated * N_FS_REGIONS * 4
+    else:
+        per_iteration = params.total_steps * N_TVB_NODES * 4
+    return per_iteration * len(params.iterations)
+
+
+def anatomy_path(anatomy_dir: Path, name: str, what: str) -> tuple[Path | None, str | None]:
+    """An anatomy file (symlinks accepted: DataLad/git-annex trees), or a one-line problem."""
+    try:
+        path = confined_path(anatomy_dir, name, follow_symlinks=True)
+    except PathEscapeError as exc:
+        return None, f"{what} {name!r}: {exc}"
+    if not path.is_file():
+        return None, f"{what} {path} is missing (anatomy folder {anatomy_dir})"
+    return path, None
+
+
+def validate_generation(
+    anatomy_dir: Path,
+    source_dir: Path,
+    simulation: SimulationParams,
+    options: SimulationOptions,
+    extraction: ExtractionParams,
+    synthetic: SyntheticParams | None,
+    regions_in_flight: int,
+    check_engine: Callable[[], None],
+) -> list[str]:
+    """One line per problem with the anatomy, the Octave/MATLAB engine, the output folder or its free space."""
+    problems = []
+    connectivity, problem = anatomy_path(anatomy_dir, options.connectivity_file, "connectome")
+    if problem:
+        problems.append(problem)
+    else:
+        try:
+            nodes = load_connectivity(connectivity).n_nodes
+            if nodes < N_TVB_NODES:
+                problems.append(f"connectome {connectivity} has {nodes} nodes; expected {N_TVB_NODES}")
+        except ConnectivityError as exc:
+            problems.append(str(exc))
+    leadfield, problem = anatomy_path(anatomy_dir, extraction.leadfield_name, "lead field")
+    if problem:
+        problems.append(problem)
+    else:
+        try:
+            check_leadfield(leadfield, N_FS_REGIONS)
+        except RegionDataError as exc:
+            problems.append(str(exc))
+    if synthetic is not None:
+        problems += _synthetic_anatomy_problems(anatomy_dir)
+    try:
+        check_engine()
+    except Exception as exc:  # the engine's own message says what is missing
+        problems.append(str(exc).splitlines()[0])
+    try:
+        check_writable_dir(source_dir, "source folder")
+    except NotWritableError as exc:
+        return [*problems, str(exc)]
+    needed = regions_in_flight * (raw_bytes_per_region(simulation, options) + CLIPS_BYTES_ALLOWANCE)
+    free = shutil.disk_usage(source_dir).free
+    if free < needed:
+        problems.append(
+            f"source folder {source_dir} has {free / 1e9:.2f} GB free; {regions_in_flight} region(s) in flight "
+            f"need ≈ {needed / 1e9:.2f} GB (raw data until the clips are verified): free space or lower --workers"
+        )
+    return problems
+
+
+def _synthetic_anatomy_problems(anatomy_dir: Path) -> list[str]:
+    problems = []
+    files = dict(_ANATOMY_VARIABLES)
+    if not (anatomy_dir / DIS_MATRIX_FILE).exists():
+        files[CORTEX_FILE] = ("pos",)  # the distance matrix stand-in is derived from it
+    for name, variables in files.items():
+        path, problem = anatomy_path(anatomy_dir, name, "anatomy file")
+        if problem:
+            problems.append(problem + " (needed by the synthetic source; or pass --no-synthetic-source)")
+            continue
+        try:
+            present = {variable for variable, _shape, _cls in scipy.io.whosmat(path)}
+        except Exception as exc:
+            problems.append(f"anatomy file {path} is not a readable MAT file: {exc}")
+            continue
+        missing = [v for v in variables if v not in present]
+        if missing:
+            problems.append(f"anatomy file {path} lacks variable(s) {missing}")
+    return problems

@@ -1,0 +1,46 @@
+"""Overall progress of many units of work: done, failed, elapsed, and an ETA people can plan with (pure)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+
+def format_duration(seconds: float) -> str:
+    """``42 s``, ``3 min 05 s``, ``2 h 07 min``."""
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+@dataclass
+class Progress:
+    """``total`` units; call :meth:`finished` as each ends. The ETA assumes the remaining units take as long,
+    per worker, as the finished ones did."""
+
+    total: int
+    unit: str = "regions"
+    done: int = 0
+    failed: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    def finished(self, ok: bool) -> None:
+        self.done += 1
+        self.failed += 0 if ok else 1
+
+    def eta_seconds(self) -> float | None:
+        if self.done == 0:
+            return None
+        elapsed = time.monotonic() - self.started
+        return elapsed / self.done * (self.total - self.done)
+
+    def line(self) -> str:
+        elapsed = format_duration(time.monotonic() - self.started)
+        eta = self.eta_seconds()
+        remaining = "ETA unknown" if eta is None else ("finished" if self.done == self.total else f"ETA {format_duration(eta)}")
+        return f"{self.done}/{self.total} {self.unit} done, {self.failed} failed, elapsed {elapsed}, {remaining}"

@@ -1,0 +1,240 @@
+"""Run the code location's named jobs from the command line, and follow them.
+
+The CLIs never execute assets themselves. For each unit of work they create a run of a named job of the one
+``Definitions`` object (``neuro_pipelines.definitions``) in the instance, execute it in its own worker process
+(``dagster api execute_run``, the entry point Dagster's own run launcher uses), and follow it through the
+instance's event log. Every way of starting work (UI, sensors, backfills, CLIs) therefore leaves the same record:
+runs under their job's name with partition and tags, the same pools, the same checks and metadata. A worker
+process is one run, so a crash (``kill -9``, OOM) loses only that run, and :mod:`neuro_pipelines.instance`
+releases what it held the next time anything starts.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from neuro_pipelines.instance import reap_dead_runs, record_worker
+
+DEFINITIONS_MODULE = "neuro_pipelines.definitions"
+DEFINITIONS_ATTRIBUTE = "defs"
+LAUNCHED_BY_TAG = "neuro/launched-by"
+POLL_SECONDS = 0.5
+_FINISHED = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run to start: a named job, its run config and tags, for one partition (or none)."""
+
+    job_name: str
+    label: str  # how progress lines name it, e.g. "region 3"
+    run_config: Mapping[str, Any] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)
+    partition_key: str | None = None
+    asset_selection: tuple[str, ...] | None = None  # a subset of the job's assets (default: all)
+
+
+@dataclass
+class RunOutcome:
+    """What became of one run."""
+
+    spec: RunSpec
+    run_id: str
+    success: bool
+    status: str
+    seconds: float
+    error: str | None = None
+    materializations: dict[str, dict[str, Any]] = field(default_factory=dict)  # asset → metadata values
+
+
+def _reconstructable_job(job_name: str) -> Any:
+    from dagster._core.definitions.reconstruct import ReconstructableRepository
+
+    repository = ReconstructableRepository.for_module(
+        DEFINITIONS_MODULE, DEFINITIONS_ATTRIBUTE, working_directory=os.getcwd()
+    )
+    return repository.get_reconstructable_job(job_name)
+
+
+def create_run(instance: dg.DagsterInstance, spec: RunSpec, launched_by: str) -> dg.DagsterRun:
+    """A NOT_STARTED run of ``spec.job_name`` in ``instance`` (validated: config, partition)."""
+    recon_job = _reconstructable_job(spec.job_name)
+    selection = None
+    if spec.asset_selection is not None:
+        selection = frozenset(dg.AssetKey(name) for name in spec.asset_selection)
+        recon_job = recon_job.get_subset(asset_selection=selection)
+    job_def = recon_job.get_definition()
+    tags = {LAUNCHED_BY_TAG: launched_by, **spec.tags}
+    if spec.partition_key is not None:
+        from dagster._core.definitions.partitions.context import partition_loading_context
+
+        with partition_loading_context(dynamic_partitions_store=instance):
+            tags.update(job_def.get_tags_for_partition_key(spec.partition_key, selected_asset_keys=selection))
+    return instance.create_run_for_job(
+        job_def=job_def,
+        run_config=dict(spec.run_config),
+        tags=tags,
+        asset_selection=selection,
+        job_code_origin=recon_job.get_python_origin(),
+    )
+
+
+def start_worker(instance: dg.DagsterInstance, runs: Sequence[dg.DagsterRun], log_dir: Path) -> subprocess.Popen:
+    """Execute ``runs`` one after the other in a new worker process (``neuro_pipelines.run_worker``).
+
+    The process' own console output (Dagster's, Octave's) goes to ``<log_dir>/<first run id>.log``; the runs'
+    events and logs are in the instance. Each run is tagged with the worker process before it can start.
+    """
+    log_dir.mkdir(parents=True, exist_ok=True)
+    with open(log_dir / f"{runs[0].run_id}.log", "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "neuro_pipelines.run_worker", *(run.run_id for run in runs)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    for run in runs:
+        record_worker(instance, run.run_id, process.pid)
+    return process
+
+
+@dataclass
+class _Tracked:
+    """One run of a worker, followed through the event log."""
+
+    spec: RunSpec
+    run_id: str
+    cursor: str | None = None
+    error: str | None = None  # the first step failure seen in the event log
+    started: float | None = None
+
+
+@dataclass
+class _Worker:
+    process: subprocess.Popen
+    runs: list[_Tracked]
+
+
+def _root_message(error: Any) -> str:
+    """The asset's own exception (the cause of Dagster's step wrapper), in a few lines."""
+    while getattr(error, "cause", None) is not None:
+        error = error.cause
+    lines = [line.strip() for line in (getattr(error, "message", "") or "").splitlines() if line.strip()]
+    lines = [line for line in lines if not line.startswith("---")]
+    return " | ".join(lines[:4])[:600]
+
+
+def _metadata_values(entries: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: getattr(value, "value", value) for key, value in entries.items()}
+
+
+def run_jobs(
+    instance: dg.DagsterInstance,
+    specs: Sequence[RunSpec],
+    *,
+    launched_by: str,
+    log_dir: Path,
+    workers: int = 1,
+    runs_per_worker: int = 1,
+    on_line: Callable[[RunSpec, str], None] = lambda spec, line: None,
+    on_done: Callable[[RunOutcome], None] = lambda outcome: None,
+) -> list[RunOutcome]:
+    """Create and execute ``specs``: at most ``workers`` worker processes at a time, each executing up to
+    ``runs_per_worker`` runs in turn; report the runs' log lines and outcomes as they come.
+
+    ``on_line(spec, text)`` receives every INFO-or-higher message the run's code logs and each step failure;
+    ``on_done`` each outcome as it finishes. A worker that dies leaves no run behind unfinished: its started
+    run is reaped (failed, slots released) and the runs it never started are marked failed.
+    """
+    pending = list(specs)
+    active: list[_Worker] = []
+    outcomes: list[RunOutcome] = []
+    while pending or active:
+        while pending and len(active) < workers:
+            batch, pending = pending[:runs_per_worker], pending[runs_per_worker:]
+            runs = [create_run(instance, spec, launched_by) for spec in batch]
+            process = start_worker(instance, runs, log_dir)
+            active.append(_Worker(process, [_Tracked(spec, run.run_id) for spec, run in zip(batch, runs, strict=True)]))
+        time.sleep(POLL_SECONDS)
+        for worker in list(active):
+            exited = worker.process.poll() is not None
+            for tracked in list(worker.runs):
+                outcome = _poll(instance, tracked, exited, worker.process.returncode, on_line)
+                if outcome is not None:
+                    worker.runs.remove(tracked)
+                    outcomes.append(outcome)
+                    on_done(outcome)
+            if not worker.runs:
+                worker.process.wait()
+                active.remove(worker)
+    return outcomes
+
+
+def _poll(
+    instance: dg.DagsterInstance,
+    tracked: _Tracked,
+    worker_exited: bool,
+    returncode: int | None,
+    on_line: Callable[[RunSpec, str], None],
+) -> RunOutcome | None:
+    records = instance.get_records_for_run(tracked.run_id, cursor=tracked.cursor, limit=1000)
+    tracked.cursor = records.cursor
+    for record in records.records:
+        entry = record.event_log_entry
+        event = entry.dagster_event
+        if event is None:
+            if entry.level >= 20 and entry.user_message:
+                on_line(tracked.spec, entry.user_message)
+        elif event.event_type == dg.DagsterEventType.RUN_START:
+            tracked.started = time.monotonic()
+        elif event.event_type == dg.DagsterEventType.STEP_FAILURE:
+            message = f"{event.step_key}: {_root_message(event.step_failure_data.error)}"
+            tracked.error = tracked.error or message
+            on_line(tracked.spec, f"✗ {message}")
+    run = instance.get_run_by_id(tracked.run_id)
+    if run.status not in _FINISHED:
+        if not worker_exited:
+            return None
+        # the worker died before it could end this run: fail it and release what it held
+        tracked.error = tracked.error or f"the worker process exited (status {returncode}) before the run ended"
+        if run.status == dg.DagsterRunStatus.NOT_STARTED:
+            instance.report_run_failed(run, tracked.error)
+        else:
+            reap_dead_runs(instance)
+        run = instance.get_run_by_id(tracked.run_id)
+    materializations = {}
+    for record in instance.get_records_for_run(
+        tracked.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+    ).records:
+        materialization = record.event_log_entry.dagster_event.step_materialization_data.materialization
+        materializations[materialization.asset_key.to_user_string()] = _metadata_values(materialization.metadata)
+    success = run.status == dg.DagsterRunStatus.SUCCESS
+    return RunOutcome(
+        spec=tracked.spec,
+        run_id=tracked.run_id,
+        success=success,
+        status=run.status.value,
+        seconds=round(time.monotonic() - tracked.started, 2) if tracked.started else 0.0,
+        error=None if success else tracked.error or _run_failure_message(instance, tracked.run_id),
+        materializations=materializations,
+    )
+
+
+def _run_failure_message(instance: dg.DagsterInstance, run_id: str) -> str:
+    records = instance.get_records_for_run(
+        run_id, of_type={dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.RUN_FAILURE}
+    ).records
+    for record in records:
+        event = record.event_log_entry.dagster_event
+        if event.event_type_value == "STEP_FAILURE":
+            return f"{event.step_key}: {_root_message(event.step_failure_data.error)}"
+    return records[-1].event_log_entry.dagster_event.message if records else "run failed"

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
 import types
 import typing
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal, get_args, get_origin
 
@@ -199,19 +200,15 @@ def values_from_namespace(args: argparse.Namespace, cls: type, dest_prefix: str 
     return out
 
 
-def replace_params(obj: Any, values: Mapping[str, Any]) -> Any:
-    """``dataclasses.replace`` with only the keys that are fields of ``obj`` (sequences as tuples)."""
-    names = {f.name for f in dataclasses.fields(obj)}
-    picked = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in names}
-    return dataclasses.replace(obj, **picked)
-
-
-def params_dict(obj: Any, names: Sequence[str] | None = None) -> dict[str, Any]:
-    """JSON-ready values of ``obj``'s fields (tuples as lists), optionally only ``names``."""
+def params_dict(obj: Any) -> dict[str, Any]:
+    """JSON-ready values of ``obj``'s parameters (tuples as lists), in the form users give them: a parsed value
+    whose ``input_type`` is a string goes back to a string (a dict to JSON, names to a comma list)."""
     out = {}
-    for f in dataclasses.fields(obj):
-        if names is not None and f.name not in names:
-            continue
-        value = getattr(obj, f.name)
-        out[f.name] = list(value) if isinstance(value, tuple) else value
+    for field in param_fields(type(obj)):
+        value = getattr(obj, field.name)
+        if field.info.input_type is str and isinstance(value, dict):
+            value = json.dumps(value)
+        elif field.info.input_type is str and isinstance(value, tuple):
+            value = ",".join(map(str, value))
+        out[field.name] = list(value) if isinstance(value, tuple) else value
     return out

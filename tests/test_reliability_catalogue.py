@@ -32,17 +32,17 @@ import dagster as dg
 import numpy as np
 import pytest
 import scipy.io
+from deepsif_assets.regions import ExtractionState, RegionLayout, extraction_status
 
 from deepsif_assets.assets import nmm_spikes, raw_nmm
-from deepsif_assets.regions import ExtractionState, RegionLayout, extraction_status
 from ephys_assets import sample_data as sd
 from ephys_assets.assets import ephys_job
 from ephys_assets.cli import main as ephys_dispatch
 from resources.deepsif_paths import DeepsifPaths
 from resources.ephys_paths import EphysPaths
 from resources.octave import OctaveResource
-from tests.deepsif_assets.region_fixtures import make_anatomy, snapshot, write_region_raw
-from tests.small_filesystem import small_filesystem
+from tests.support.region_fixtures import make_anatomy, snapshot, write_region_raw
+from tests.support.small_filesystem import small_filesystem
 
 BIN = Path(sys.executable).parent
 REGION = 5

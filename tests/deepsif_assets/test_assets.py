@@ -8,12 +8,12 @@ import dagster as dg
 import numpy as np
 import pytest
 import scipy.io
+from deepsif_assets.regions import EXTRACTION_FAILED_FLAG, ExtractionState, RegionLayout, extraction_status
 
 from deepsif_assets.assets import CHECK_CLIP_COUNT, CHECK_CLIP_SHAPES, CHECK_RAW_CLEANED, nmm_spikes
-from deepsif_assets.regions import EXTRACTION_FAILED_FLAG, ExtractionState, RegionLayout, extraction_status
 from resources.deepsif_paths import DeepsifPaths
 from resources.octave import OctaveResource
-from tests.deepsif_assets.region_fixtures import make_anatomy, snapshot, write_region_raw
+from tests.support.region_fixtures import make_anatomy, snapshot, write_region_raw
 
 pytestmark = pytest.mark.skipif(
     shutil.which("octave-cli") is None, reason="GNU Octave (octave-cli) is not installed"

@@ -21,7 +21,7 @@ from deepsif_assets.assets import nmm_spikes, raw_nmm
 from neuro_core.project import PROJECT_ROOT
 from resources.deepsif_paths import DeepsifPaths
 from resources.octave import OctaveResource
-from tests.celery_harness import (
+from tests.support.celery_harness import (
     REDIS_SERVER,
     execute_partitions_concurrently,
     running_celery_workers,
@@ -114,7 +114,7 @@ def test_kubernetes_files_agree_with_each_other_and_the_code():
 
 
 def test_unreachable_broker_fails_the_run_clearly_and_writes_nothing(tmp_path, monkeypatch):
-    from tests.celery_harness import free_port
+    from tests.support.celery_harness import free_port
 
     monkeypatch.setenv(scaleout.BROKER_ENV, f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
     source_dir = tmp_path / "source"

@@ -6,10 +6,10 @@ import shutil
 
 import dagster as dg
 import pytest
+from deepsif_assets.regions import EXTRACTION_FAILED_FLAG, ExtractionState, RegionLayout, extraction_status
 
 from deepsif_assets.cli import main
-from deepsif_assets.regions import EXTRACTION_FAILED_FLAG, ExtractionState, RegionLayout, extraction_status
-from tests.deepsif_assets.region_fixtures import make_anatomy, write_region_raw
+from tests.support.region_fixtures import make_anatomy, write_region_raw
 
 pytestmark = pytest.mark.skipif(
     shutil.which("octave-cli") is None, reason="GNU Octave (octave-cli) is not installed"

@@ -10,7 +10,7 @@ import pytest
 import scipy.io
 
 from resources.octave import OctaveError, OctaveResource
-from tests.deepsif_assets.clip_reference import (
+from tests.support.clip_reference import (
     REAL,
     SMALL,
     RawSpec,

@@ -1,9 +1,7 @@
-"""Session-scoped sample sessions built from the real metadata in data/ephys-metadata (spec §15)."""
+"""Session-scoped sample sessions built from the real metadata in data/ephys-metadata."""
 
-import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from ephys_assets import sample_data as sd
@@ -33,26 +31,3 @@ def oe_fault_roots(tmp_path_factory) -> dict[str, Path]:
         sd.write_openephys_session(root, f"oe_{fault}", {1: (0.1,)}, timestamp_fault=(1, 1, fault))
         roots[fault] = root
     return roots
-
-
-def spikeglx_raw_traces(session: Path, stream: str, segment: int) -> np.ndarray:
-    """Independent reader: the int16 .bin of trigger ``segment`` as (samples, saved channels)."""
-    bin_path = next(session.glob(f"*_t{segment}.{stream}.bin"))
-    meta = dict(line.split("=", 1) for line in bin_path.with_suffix(".meta").read_text().splitlines())
-    return np.fromfile(bin_path, dtype=np.int16).reshape(-1, int(meta["nSavedChans"]))
-
-
-def spikeglx_column(channel_id: str) -> int:
-    """``imec1.ap#AP17`` → column 17 of the .bin."""
-    return int(channel_id.split("#")[1][2:])
-
-
-def openephys_raw_traces(
-    session: Path, experiment: int, recording: int, folder: str
-) -> tuple[np.ndarray, list[str]]:
-    rec = next(session.glob(f"*/experiment{experiment}/recording{recording}"))
-    structure = json.loads((rec / "structure.oebin").read_text())
-    stream = next(s for s in structure["continuous"] if s["folder_name"].rstrip("/") == folder)
-    names = [c["channel_name"] for c in stream["channels"]]
-    data = np.fromfile(rec / "continuous" / folder / "continuous.dat", dtype=np.int16).reshape(-1, len(names))
-    return data, names

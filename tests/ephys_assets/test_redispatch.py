@@ -14,12 +14,13 @@ import pytest
 import spikeinterface as si
 
 from ephys_assets import sample_data as sd
-from ephys_assets.assets import JOB_ASSET, MANIFEST_FILE, ephys_job
+from ephys_assets.assets import JOB_ASSET, ephys_job
 from ephys_assets.dispatch import discover_jobs, params_from_mapping, write_jobs
-from ephys_assets.dispatch.outputs import prune_if_complete, remove_stale_job_files
-from ephys_assets.partitions import RECORDINGS, recording_partition_key
+from ephys_assets.dispatch.keys import recording_partition_key
+from ephys_assets.dispatch.outputs import MANIFEST_FILE, prune_if_complete, remove_stale_job_files
+from ephys_assets.partitions import RECORDINGS
 from resources.ephys_paths import EphysPaths
-from tests.ephys_assets.conftest import spikeglx_column, spikeglx_raw_traces
+from tests.support.raw_traces import spikeglx_column, spikeglx_raw_traces
 
 SESSION = "sessA_g0"
 
@@ -87,7 +88,10 @@ def test_cli_redispatch_with_fewer_jobs_removes_stale_files_and_logs_once(
     first = _run_cli(base, workdir, home)
     assert first.returncode == 0, first.stderr
     n_split = _expected_job_count(sglx_data / SESSION, split_groups=True)
-    assert sorted(p.name for p in results.iterdir()) == sorted(f"job_{i}.json" for i in range(n_split))
+    assert sorted(p.name for p in results.iterdir() if not p.name.startswith(".")) == sorted(
+        [MANIFEST_FILE, *(f"job_{i}.json" for i in range(n_split))]
+    )
+    assert json.loads((results / MANIFEST_FILE).read_text())["complete"] is True
 
     # Task: the discovery log (drops, notes, job count) is printed once, not once per materialization too.
     lines = first.stdout.splitlines()

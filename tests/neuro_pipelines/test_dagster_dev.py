@@ -3,7 +3,7 @@
 import json
 import urllib.request
 
-from tests.dagster_dev_server import running_dagster_dev
+from tests.support.dagster_dev_server import running_dagster_dev
 
 ASSETS_QUERY = """
 { assetNodes { assetKey { path } groupName isPartitioned } }

@@ -13,17 +13,16 @@ import time
 import dagster as dg
 import pytest
 import yaml
+from ephys_assets.service import plan_dispatch
 
 from deepsif_assets.partitions import REGIONS
 from ephys_assets.dispatch.params import params_from_mapping
 from ephys_assets.dispatch.watch import detect_input_format
 from ephys_assets.partitions import RECORDINGS
 from ephys_assets.sample_data import make_demo_session
-from ephys_assets.service import plan_dispatch
-from neuro_pipelines.instance import ensure_instance
 from neuro_core.project import PROJECT_ROOT
-from tests.dagster_dev_server import running_dagster_dev
-from tests.ui.browser import (
+from neuro_pipelines.instance import ensure_instance
+from tests.support.browser import (
     CHROMIUM,
     all_runs,
     asset_counts_by_group,
@@ -31,6 +30,7 @@ from tests.ui.browser import (
     headless_chromium,
     stop_all_sensors,
 )
+from tests.support.dagster_dev_server import running_dagster_dev
 
 pytestmark = [
     pytest.mark.slow,

@@ -6,10 +6,10 @@ import dagster as dg
 import numpy as np
 import scipy.io
 from clipfactory import requires_octave
-
-from deepsif_assets.partitions import regions_partitions
 from deepsif_assets.synthetic.assets import NMM_SPIKES, synthetic_source
 from deepsif_assets.synthetic.definitions import defs
+
+from deepsif_assets.partitions import regions_partitions
 from resources.deepsif_paths import DeepsifPaths
 from resources.octave import OctaveResource
 

@@ -13,7 +13,7 @@ from clipfactory import write_clip as clipfactory_write_clip
 from deepsif_assets.synthetic.anatomy import AnatomyError
 from deepsif_assets.synthetic.clips import ClipStoreSpaceError, NoClipsError
 from deepsif_assets.synthetic.pipeline import SyntheticRequest, build_synthetic_source
-from tests.small_filesystem import small_filesystem
+from tests.support.small_filesystem import small_filesystem
 
 PAD = 15213
 

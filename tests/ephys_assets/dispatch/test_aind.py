@@ -9,7 +9,7 @@ import spikeinterface as si
 
 from ephys_assets import sample_data as sd
 from ephys_assets.dispatch import DispatchError, discover_jobs, params_from_mapping
-from tests.ephys_assets.conftest import openephys_raw_traces
+from tests.support.raw_traces import openephys_raw_traces
 
 AP = "Record Node 101#Neuropix-PXI-100.ProbeA-AP"
 LFP = "Record Node 101#Neuropix-PXI-100.ProbeA-LFP"

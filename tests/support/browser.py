@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.dagster_dev_server import DagsterDev
+from tests.support.dagster_dev_server import DagsterDev
 
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's package; never a Playwright-downloaded browser
 CHROMIUM_ARGS = [

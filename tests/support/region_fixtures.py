@@ -10,7 +10,7 @@ import numpy as np
 import scipy.io
 
 from neuro_core.files import write_json_atomic
-from tests.deepsif_assets.clip_reference import (
+from tests.support.clip_reference import (
     REAL,
     IterationClips,
     RawSpec,

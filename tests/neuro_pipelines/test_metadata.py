@@ -4,7 +4,8 @@ import numpy as np
 
 from deepsif_assets.plots import activity_png, clips_overlay_png
 from ephys_assets.plots import probe_layout_png
-from neuro_core.plots import MAX_PNG_BYTES, png_markdown
+from neuro_core.plots import MAX_PNG_BYTES
+from neuro_pipelines.metadata import png_markdown
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -212,7 +212,7 @@ def execute_partitions_concurrently(
     log_dir: Path,
     timeout_s: float,
 ) -> list[RunOutcome]:
-    """One run process per partition, all at once (``python -m tests.celery_harness``); bounded by ``timeout_s``.
+    """One run process per partition, all at once (``python -m tests.support.celery_harness``); bounded by ``timeout_s``.
 
     Runs are separate processes, as under a run launcher; ``execute_job`` from threads of one process hangs.
     """
@@ -225,7 +225,7 @@ def execute_partitions_concurrently(
             with open(log_path, "w") as log:
                 processes[key] = (
                     subprocess.Popen(
-                        [sys.executable, "-m", "tests.celery_harness", job_ref, key, str(config_path)],
+                        [sys.executable, "-m", "tests.support.celery_harness", job_ref, key, str(config_path)],
                         cwd=PROJECT_ROOT,
                         env=env,
                         stdout=log,
@@ -247,7 +247,7 @@ def execute_partitions_concurrently(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m tests.celery_harness MODULE:FUNCTION PARTITION RUN_CONFIG_JSON``: one run in $DAGSTER_HOME."""
+    """``python -m tests.support.celery_harness MODULE:FUNCTION PARTITION RUN_CONFIG_JSON``: one run in $DAGSTER_HOME."""
     import importlib
 
     import dagster as dg

@@ -9,7 +9,7 @@ import pytest
 import spikeinterface as si
 
 from ephys_assets.dispatch import discover_jobs, params_from_mapping, write_jobs
-from tests.ephys_assets.conftest import (
+from tests.support.raw_traces import (
     openephys_raw_traces,
     spikeglx_column,
     spikeglx_raw_traces,

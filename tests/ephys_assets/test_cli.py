@@ -143,7 +143,7 @@ def test_second_dispatch_into_a_busy_results_folder_fails_at_once(tmp_path, home
     second = _cli(_many_sessions(tmp_path / "b", "xyz"), results, home)
     _, err = second.communicate(timeout=120)
     assert second.returncode == 2 and "being written by another dispatch" in err
-    out, err = first.communicate(timeout=600)
+    _, err = first.communicate(timeout=600)
     assert first.returncode == 0, err
     jobs = [json.loads(text) for text in job_files(results).values()]
     assert sorted({j["session_name"] for j in jobs}) == [f"{r}_g0" for r in "abcdef"], "no mix of two dispatches"

@@ -117,6 +117,7 @@ def clip_metadata(
         "raw_freed_mb": _mb(report.raw_bytes_freed),
         "peak_disk_mb": _mb(report.peak_disk_bytes),
         "clips_mb": _mb(tree_size_bytes(layout.clip_dir)),
+        "window_cache_mb": _mb(layout.window_cache_path.stat().st_size if layout.window_cache_path.is_file() else 0),
         "backend": backend,
         **{name: round(seconds, 2) for name, seconds in report.laps_s.items()},
     }

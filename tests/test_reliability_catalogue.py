@@ -32,9 +32,10 @@ import dagster as dg
 import numpy as np
 import pytest
 import scipy.io
-from deepsif_assets.regions import ExtractionState, RegionLayout, extraction_status
 
 from deepsif_assets.assets import nmm_spikes, raw_nmm
+from deepsif_assets.extraction import ExtractionState, extraction_status
+from deepsif_assets.layout import RegionLayout
 from ephys_assets import sample_data as sd
 from ephys_assets.assets import ephys_job
 from ephys_assets.cli import main as ephys_dispatch

@@ -28,7 +28,7 @@ FS_TO_TVB.setflags(write=False)
 SEED_POLICIES = ("fixed", "per_region_iteration")
 
 
-class SimulationParamsError(ValueError):
+class SimulationParamsError(ParamError):
     """A simulation parameter is out of its valid range."""
 
 

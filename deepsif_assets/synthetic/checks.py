@@ -44,7 +44,8 @@ def _shape_problems(data: dict) -> list[str]:
     problems = [f"{name} is missing" for name in VARIABLES if name not in data]
     if problems:
         return problems
-    n, k = data["nmm_idx"].shape if data["nmm_idx"].ndim == 2 else (-1, -1)
+    regions = data["selected_region"]
+    n, k = regions.shape[:2] if regions.ndim == 3 else (-1, -1)
     expected = {
         "selected_region": (n, k, MAX_SIZE),
         "nmm_idx": (n, k),

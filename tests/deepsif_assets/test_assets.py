@@ -8,9 +8,10 @@ import dagster as dg
 import numpy as np
 import pytest
 import scipy.io
-from deepsif_assets.regions import EXTRACTION_FAILED_FLAG, ExtractionState, RegionLayout, extraction_status
 
-from deepsif_assets.assets import CHECK_CLIP_COUNT, CHECK_CLIP_SHAPES, CHECK_RAW_CLEANED, nmm_spikes
+from deepsif_assets.assets import nmm_spikes
+from deepsif_assets.extraction import EXTRACTION_FAILED_FLAG, ExtractionState, extraction_status
+from deepsif_assets.layout import RegionLayout
 from resources.deepsif_paths import DeepsifPaths
 from resources.octave import OctaveResource
 from tests.support.region_fixtures import make_anatomy, snapshot, write_region_raw
@@ -75,8 +76,8 @@ def test_extracts_clips_cleans_up_and_checks(instance, folders):
         str(m): len(r.spike_time) for m, r in enumerate(raw.references)
     }
     assert meta["raw_deleted"].value is True
-    assert meta["peak_disk_bytes"].value >= meta["raw_bytes_freed"].value > 0
-    assert check_results(result) == {CHECK_CLIP_SHAPES: True, CHECK_CLIP_COUNT: True, CHECK_RAW_CLEANED: True}
+    assert meta["peak_disk_mb"].value >= meta["raw_freed_mb"].value > 0
+    assert check_results(result) == {"clip_shapes": True, "clip_count_matches_markers": True, "raw_cleaned_up": True}
     layout = RegionLayout(source, 5)
     assert not layout.raw_dir.exists()
     k = 0
@@ -159,7 +160,7 @@ def test_adopts_complete_clips_when_raw_already_deleted(instance, folders):
         result = materialize_spikes(fresh, anatomy, source, 5)
         meta = materialization(result).metadata
     assert meta["adopted_existing_clips"].value is True
-    assert meta["window_cache_bytes"].value == layout.window_cache_path.stat().st_size > 0
+    assert meta["window_cache_mb"].value == round(layout.window_cache_path.stat().st_size / 1e6, 1) > 0
     assert _same(snapshot(layout.clip_root), before)  # clips, markers and the rebuilt cache
 
 

@@ -1,25 +1,36 @@
-"""``deepsif-generate`` against a real persistent Dagster instance (DAGSTER_HOME in tmp), real Octave."""
+"""``deepsif-generate`` against a real persistent Dagster instance (DAGSTER_HOME in tmp), real Octave: runs of
+the named jobs, resume by configuration, exit codes, validation before launch, kill -9 recovery."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import dagster as dg
 import pytest
-from deepsif_assets.regions import EXTRACTION_FAILED_FLAG, ExtractionState, RegionLayout, extraction_status
 
 from deepsif_assets.cli import main
-from tests.support.region_fixtures import make_anatomy, write_region_raw
+from deepsif_assets.definitions import REGION_JOB, SYNTHETIC_JOB
+from deepsif_assets.extraction import EXTRACTION_FAILED_FLAG, ExtractionState, extraction_status
+from deepsif_assets.fingerprint import simulation_configuration
+from deepsif_assets.layout import RegionLayout
+from deepsif_assets.params import SimulationOptions
+from deepsif_assets.simulation.params import SimulationParams
+from tests.support.region_fixtures import make_anatomy, snapshot, write_region_raw
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("octave-cli") is None, reason="GNU Octave (octave-cli) is not installed"
-)
+pytestmark = pytest.mark.skipif(shutil.which("octave-cli") is None, reason="GNU Octave (octave-cli) is not installed")
+SHORT = ["--segment-ms", "2000", "--segments", "2"]
 
 
 @pytest.fixture
 def env(tmp_path, monkeypatch):
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
-    anatomy = make_anatomy(tmp_path / "anatomy")
+    anatomy = make_anatomy(tmp_path / "anatomy", full=True)
     return anatomy, tmp_path / "source"
 
 
@@ -37,15 +48,16 @@ def materialized(asset: str) -> set[str]:
 
 def test_failing_region_does_not_stop_others_and_resume_skips_done(env, capsys):
     anatomy, source = env
+    requested = simulation_configuration(SimulationParams(), SimulationOptions(), anatomy / "connectivity_998.zip")
     for region in (0, 1, 2):
-        write_region_raw(source, region)
+        write_region_raw(source, region, simulation=requested)
     bad = RegionLayout(source, 1)
     (bad.raw_dir / "mean_iter_1_a_iter_1_ds.mat").write_bytes(b"corrupt")
 
     code = main(cli(anatomy, source, 0, 3, "--workers", "2", "--no-synthetic-source"))
     out = capsys.readouterr().out
     assert code == 1
-    assert "Successful regions: 2/3 [0, 2]" in out and "Failed regions: 1 [1]" in out
+    assert "successful regions: 2/3" in out and "failed regions: 1 [1]" in out
     assert "mean_iter_1_a_iter_1_ds.mat" in out  # the failure names the bad file
     assert materialized("nmm_spikes") == {"0", "2"}
     assert bad.raw_dir.is_dir() and (bad.raw_dir / EXTRACTION_FAILED_FLAG).is_file()  # raw kept for debugging
@@ -54,47 +66,141 @@ def test_failing_region_does_not_stop_others_and_resume_skips_done(env, capsys):
         assert not RegionLayout(source, region).raw_dir.exists()
     done_clip = RegionLayout(source, 0).clip_path(1)
     mtime = done_clip.stat().st_mtime_ns
+    with dg.DagsterInstance.get() as instance:
+        runs = instance.get_runs()
+        assert {r.job_name for r in runs} == {REGION_JOB}
+        assert sorted(r.tags["dagster/partition"] for r in runs) == ["0", "1", "2"]
 
     shutil.rmtree(bad.raw_dir)
-    write_region_raw(source, 1)  # the user fixes the raw data
+    write_region_raw(source, 1, simulation=requested)  # the user fixes the raw data
     code = main(cli(anatomy, source, 0, 3, "--no-synthetic-source"))
     out = capsys.readouterr().out
-    assert code == 0
-    assert "[region 0] already materialized with intact clips: skipped" in out
-    assert "Successful regions: 3/3 [0, 1, 2]" in out
+    assert code == 0, out
+    assert "already done with this configuration (skipped): 0, 2" in out
+    assert "successful regions: 3/3" in out
     assert done_clip.stat().st_mtime_ns == mtime  # not redone
     assert materialized("nmm_spikes") == {"0", "1", "2"}
 
 
-def test_bad_arguments_exit_non_zero_with_message(env, capsys, tmp_path):
+def test_end_to_end_short_simulation_after_crashed_simulation_then_a_changed_configuration(env, capsys):
+    """Real fast engine (short config), Octave extraction, clean-up, the synthetic source; region 0 starts with
+    what a simulation killed mid-way leaves: raw files but no ``_complete.json``."""
     anatomy, source = env
-    assert main(cli(anatomy, source, 3, 3)) == 1
-    assert "end_region must be > start_region" in capsys.readouterr().err
-    assert main(cli(anatomy, source, -1, 3)) == 1
-    assert "start_region must be >= 0" in capsys.readouterr().err
-    assert main(cli(anatomy, source, 990, 995)) == 1
-    assert "end_region must be <= 994" in capsys.readouterr().err
-    assert main(cli(tmp_path / "nowhere", source, 0, 1)) == 1
-    assert "leadfield_75_20k.mat is missing" in capsys.readouterr().err
-
-
-def test_end_to_end_short_simulation_after_crashed_simulation(env, capsys):
-    """Real fast engine (short config), Octave extraction, cleanup, then synthetic_source over the done regions.
-
-    Region 0 starts with what a simulation killed mid-way leaves: raw files but no ``_complete.json``.
-    """
-    _anatomy, source = env
-    anatomy = make_anatomy(source.parent / "full_anatomy", full=True)
     partial = RegionLayout(source, 0).raw_dir
     partial.mkdir(parents=True)
     (partial / "mean_iter_0_a_iter_0_ds.mat").write_bytes(b"half written")
-    code = main(cli(anatomy, source, 0, 1, "--segment-ms", "2000", "--segments", "2", "--mode", "test"))
+    code = main(cli(anatomy, source, 0, 1, *SHORT, "--mode", "test"))
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "% simulated" in out  # simulation progress is printed per region
-    assert "Successful regions: 1/1 [0]" in out and "✓ synthetic_source materialized" in out
+    assert "simulated 100 %" in out and "✓ synthetic source" in out
     assert materialized("raw_nmm") == materialized("nmm_spikes") == {"0"}
     assert extraction_status(RegionLayout(source, 0), [0, 1, 2]).state is ExtractionState.COMPLETE
     assert not partial.exists()
     with dg.DagsterInstance.get() as instance:
-        assert instance.get_latest_materialization_event(dg.AssetKey("synthetic_source")) is not None
+        assert {r.job_name for r in instance.get_runs()} == {REGION_JOB, SYNTHETIC_JOB}
+    before = snapshot(RegionLayout(source, 0).clip_root)
+
+    # the same regions with another configuration: stop before launching anything, say what differs
+    code = main(cli(anatomy, source, 0, 1, "--segment-ms", "2000", "--segments", "3", "--no-synthetic-source"))
+    err = capsys.readouterr().err
+    assert code == 2 and "simulation.params.n_segments: 2 → 3" in err and "--rerun-changed" in err
+    assert snapshot(RegionLayout(source, 0).clip_root).keys() == before.keys()
+    code = main(cli(anatomy, source, 0, 1, "--segment-ms", "2000", "--segments", "3", "--no-synthetic-source",
+                    "--rerun-changed"))
+    assert code == 0, capsys.readouterr().out
+    assert "n_segments" not in capsys.readouterr().err
+
+
+def _bad_leadfield(anatomy: Path) -> None:
+    import numpy as np
+    import scipy.io
+
+    scipy.io.savemat(anatomy / "leadfield_75_20k.mat", {"fwd": np.zeros((75, 76))})
+
+
+@pytest.mark.parametrize(
+    ("extra", "prepare", "message"),
+    [
+        (["--end_region", "3"], None, "expected 0 ≤ start < end ≤ 994"),
+        (["--iterations", "7"], None, "SimulationParams.iterations=(7,) is invalid"),
+        (["--dt", "0.3"], None, "a whole multiple of dt=0.3"),
+        (["--workers", "0"], None, "--workers 0"),
+        ([], lambda a: (a / "leadfield_75_20k.mat").unlink(), "leadfield_75_20k.mat is missing"),
+        ([], _bad_leadfield, "has shape (75, 76); expected (n_electrodes, 994)"),
+        ([], lambda a: (a / "fs_cortex_20k_inflated.mat").unlink(), "fs_cortex_20k_inflated.mat is missing"),
+        ([], lambda a: (a / "connectivity_998.zip").write_text("no zip"), "not a readable zip"),
+    ],
+)
+def test_bad_configuration_exits_2_at_once_with_nothing_launched(env, capsys, extra, prepare, message):
+    anatomy, source = env
+    if prepare is not None:
+        prepare(anatomy)
+    started = time.monotonic()
+    code = main([*cli(anatomy, source, 3, 4), *extra])
+    assert code == 2 and message in capsys.readouterr().err
+    assert time.monotonic() - started < 20
+    assert not (source / "raw_nmm").exists() and not Path(os.environ["DAGSTER_HOME"]).exists()
+
+
+def test_octave_missing_from_path_is_found_before_launch(env, capsys, monkeypatch, tmp_path):
+    anatomy, source = env
+    empty_bin = tmp_path / "bin"
+    empty_bin.mkdir()
+    monkeypatch.setenv("PATH", str(empty_bin))
+    assert main(cli(anatomy, source, 3, 4)) == 2
+    assert "octave executable 'octave-cli' not found on PATH" in capsys.readouterr().err
+
+
+def test_symlinked_anatomy_is_accepted(tmp_path, capsys, monkeypatch):
+    from deepsif_assets.cli import build_parser, parse_request, validate
+
+    anatomy = make_anatomy(tmp_path / "annex", full=True, symlinks=True)
+    assert (anatomy / "leadfield_75_20k.mat").is_symlink()
+    request = parse_request(build_parser().parse_args(cli(anatomy, tmp_path / "source", 0, 1)))
+    assert len(validate(request)["fingerprint"]) == 16
+
+
+def _generate(anatomy: Path, source: Path, home: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "deepsif_assets.cli", *cli(anatomy, source, 0, 2, *SHORT, "--workers", "2",
+                                                          "--no-synthetic-source")],
+        env={**os.environ, "DAGSTER_HOME": str(home)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def _kill_when_both_regions_simulate(process: subprocess.Popen) -> None:
+    seen = set()
+    for line in process.stdout:
+        if "simulated" in line:
+            seen.add(line.split("]")[0])
+        if len(seen) == 2:
+            os.killpg(process.pid, signal.SIGKILL)
+            break
+    process.wait()
+    assert len(seen) == 2, "both regions were simulating when killed"
+
+
+def test_kill_9_twice_while_both_regions_simulate_then_the_same_command_completes(tmp_path):
+    anatomy = make_anatomy(tmp_path / "anatomy")
+    home, source = tmp_path / "home", tmp_path / "source"
+    for _ in range(2):
+        _kill_when_both_regions_simulate(_generate(anatomy, source, home))
+    started = time.monotonic()
+    rerun = _generate(anatomy, source, home)
+    out, _ = rerun.communicate(timeout=600)
+    assert rerun.returncode == 0, out
+    assert time.monotonic() - started < 240, "no run waits for pool slots the killed runs held"
+    reference = _generate(anatomy, tmp_path / "reference", tmp_path / "home2")
+    assert reference.wait(timeout=600) == 0
+    for region in (0, 1):
+        got = snapshot(RegionLayout(source, region).clip_dir)
+        want = snapshot(RegionLayout(tmp_path / "reference", region).clip_dir)
+        assert got.keys() == want.keys() and all((got[k] == want[k]).all() for k in want)
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        statuses = [r.status for r in instance.get_runs()]
+        assert dg.DagsterRunStatus.STARTED not in statuses and dg.DagsterRunStatus.NOT_STARTED not in statuses
+        assert instance.event_log_storage.get_concurrency_info("tvb").claimed_slots == []

@@ -68,3 +68,11 @@ def write_clip(path: Path, region: int, peak: int, n_regions: int = 994, seed: i
     data[:, region] += spike_waveform(np.array([peak]))[:, 0]
     path.parent.mkdir(parents=True, exist_ok=True)
     scipy.io.savemat(path, {"data": data.astype(np.float32)}, do_compression=True)
+
+
+def synthetic_request(anatomy_dir, source_dir, candidate_regions, **params):
+    """A ``SyntheticRequest`` with ``SyntheticParams(**params)``."""
+    from deepsif_assets.params import SyntheticParams
+    from deepsif_assets.synthetic.pipeline import SyntheticRequest
+
+    return SyntheticRequest(anatomy_dir, source_dir, tuple(candidate_regions), SyntheticParams(**params))

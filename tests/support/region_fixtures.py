@@ -55,8 +55,12 @@ def write_region_raw(
     raw_format: str = "compact",
     with_spikes: bool = True,
     complete: bool = True,
+    simulation: dict | None = None,
 ) -> RegionRaw:
-    """Raw data of ``region`` (all iterations) plus ``_complete.json``; returns the NumPy reference clips."""
+    """Raw data of ``region`` (all iterations) plus ``_complete.json``; returns the NumPy reference clips.
+
+    ``simulation``: the simulation configuration to record for it (as ``raw_nmm`` does), so that a generation
+    with that configuration extracts this raw data instead of simulating again."""
     fwd = scipy.io.loadmat(ANATOMY / LEADFIELD)["fwd"]
     raw_dir = source_dir / "raw_nmm" / f"a{region}"
     references = []
@@ -68,14 +72,17 @@ def write_region_raw(
         else:
             write_compact(nmm, raw_dir, m, region)
         references.append(reference_iteration(nmm, region, fwd))
+    if simulation is not None:
+        write_json_atomic(raw_dir / "_configuration.json", simulation)
     if complete:
         write_json_atomic(raw_dir / "_complete.json", {"region": region, "raw_format": raw_format})
     return RegionRaw(region, references)
 
 
-def make_anatomy(folder: Path, full: bool = False) -> Path:
-    """An anatomy folder with copies of the real lead field and connectivity (symlinks would escape the root);
-    ``full``: every shipped anatomy file (the synthetic step needs the cortex files)."""
+def make_anatomy(folder: Path, full: bool = False, symlinks: bool = False) -> Path:
+    """An anatomy folder with copies of the real lead field and connectivity; ``full``: every shipped anatomy file
+    (the synthetic step needs the cortex files); ``symlinks``: links to the shipped files instead of copies (as
+    in a DataLad / git-annex tree)."""
     folder.mkdir(parents=True, exist_ok=True)
     names = (
         sorted(p.name for p in ANATOMY.iterdir() if p.is_file())
@@ -84,7 +91,9 @@ def make_anatomy(folder: Path, full: bool = False) -> Path:
     )
     for name in names:
         target = folder / name
-        if not target.exists():
+        if symlinks and not target.exists():
+            target.symlink_to(ANATOMY / name)
+        elif not target.exists():
             shutil.copy(ANATOMY / name, target)
     return folder
 

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.io
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-import clipfactory
-
-from deepsif_assets.synthetic.pipeline import SyntheticRequest, build_synthetic_source
+from deepsif_assets.synthetic.pipeline import build_synthetic_source
 from neuro_core.project import PROJECT_ROOT
+from tests.support import clipfactory
+from tests.support.clipfactory import synthetic_request
 
 ANATOMY_DIR = PROJECT_ROOT / "data" / "deepsif-anatomy"
 N_REGIONS = clipfactory.N_REGIONS
@@ -47,7 +44,7 @@ def full_run(make_source, octave, anatomy_dir):
     """Test mode, two sources, seed 0, every region a centre (clip store off: it would be 4 GB)."""
     source = make_source(clipfactory.full_counts(), "full")
     result = build_synthetic_source(
-        SyntheticRequest(
+        synthetic_request(
             anatomy_dir, source, tuple(range(N_REGIONS)), mode="test", seed=0, write_clip_store=False
         ),
         octave.call,

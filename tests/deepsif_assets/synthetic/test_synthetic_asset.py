@@ -5,13 +5,12 @@ from __future__ import annotations
 import dagster as dg
 import numpy as np
 import scipy.io
-from clipfactory import requires_octave
-from deepsif_assets.synthetic.assets import NMM_SPIKES, synthetic_source
-from deepsif_assets.synthetic.definitions import defs
 
+from deepsif_assets.assets import NMM_SPIKES, synthetic_source
 from deepsif_assets.partitions import regions_partitions
 from resources.deepsif_paths import DeepsifPaths
 from resources.octave import OctaveResource
+from tests.support.clipfactory import requires_octave
 
 
 def _mark_done(instance: dg.DagsterInstance, keys: list[str]) -> None:
@@ -46,8 +45,9 @@ def test_asset_uses_materialized_regions_with_clips(make_source, anatomy_dir):
     assert metadata["regions_skipped_too_few_clips"].value == {"5": 0}
     assert metadata["n_samples"].value == 4 * 3 * 2
     assert metadata["dis_matrix_derived"].value is True
-    assert "stand-in" in metadata["mag_change_basis"].value
-    assert metadata["plot_distributions"].value.startswith("![")
+    assert "data:image/png;base64," in metadata["distributions_plot"].value
+    checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+    assert checks == {"variables_and_shapes": True, "values_in_range": True, "nmm_idx_in_clip_store": True}
     out = scipy.io.loadmat(source / "test_sample_source1.mat")
     assert set(np.unique(out["selected_region"][:, :, 0])) == {3, 4}
     assert (source / "test_sample_nmm.h5").is_file()
@@ -64,6 +64,36 @@ def test_asset_without_materialized_regions_fails_clearly(tmp_path, anatomy_dir)
         assert not result.success
         failure = result.get_step_failure_events()[0].step_failure_data.error
         assert "no nmm_spikes partition is materialized" in failure.to_string()
+
+
+@requires_octave
+def test_regions_with_different_configurations_are_never_mixed(make_source, anatomy_dir):
+    source = make_source({3: 2, 4: 1, 6: 2}, "mixed")
+    for region, fingerprint in ((3, "aaaa"), (4, "aaaa"), (6, "bbbb")):
+        (source / "nmm_spikes" / f"a{region}" / "_configuration.json").write_text(f'{{"fingerprint": "{fingerprint}"}}')
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("regions", ["3", "4", "6"])
+        _mark_done(instance, ["3", "4", "6"])
+
+        def run(config):
+            return dg.materialize(
+                [synthetic_source],
+                instance=instance,
+                resources=_resources(anatomy_dir, source),
+                run_config={"ops": {"synthetic_source": {"config": {"mode": "test", **config}}}},
+                raise_on_error=False,
+            )
+
+        mixed = run({})
+        assert not mixed.success
+        message = mixed.get_step_failure_events()[0].step_failure_data.error.to_string()
+        assert "2 different configurations" in message and "aaaa" in message and "bbbb" in message
+        assert not (source / "test_sample_source1.mat").exists()
+        chosen = run({"fingerprint": "aaaa"})
+        assert chosen.success
+        metadata = chosen.asset_materializations_for_node("synthetic_source")[0].metadata
+        assert metadata["regions_used"].value == [3, 4]
+        assert metadata["regions_with_another_configuration"].value == {"bbbb": [6]}
 
 
 def test_automation_fires_after_some_regions_without_waiting_for_all():
@@ -85,9 +115,3 @@ def test_automation_fires_after_some_regions_without_waiting_for_all():
         assert second.get_requested_partitions(synthetic_source.key) == {None}
         third = dg.evaluate_automation_conditions(defs=assets, instance=instance, cursor=second.cursor)
         assert third.total_requested == 0  # handled; fires again only after another region updates
-
-
-def test_definitions_load_with_project_resources():
-    from deepsif_assets.resources import DEEPSIF_RESOURCES
-
-    dg.Definitions.validate_loadable(dg.Definitions.merge(defs, dg.Definitions(resources=DEEPSIF_RESOURCES)))

@@ -7,12 +7,12 @@ import shutil
 import numpy as np
 import pytest
 import scipy.io
-from clipfactory import N_REGIONS, full_counts, requires_octave
-from clipfactory import write_clip as clipfactory_write_clip
 
 from deepsif_assets.synthetic.anatomy import AnatomyError
 from deepsif_assets.synthetic.clips import ClipStoreSpaceError, NoClipsError
-from deepsif_assets.synthetic.pipeline import SyntheticRequest, build_synthetic_source
+from deepsif_assets.synthetic.pipeline import build_synthetic_source
+from tests.support import clipfactory
+from tests.support.clipfactory import N_REGIONS, full_counts, requires_octave, synthetic_request
 from tests.support.small_filesystem import small_filesystem
 
 PAD = 15213
@@ -134,7 +134,7 @@ def test_seed_determinism_train_mode(make_source, octave, anatomy_dir):
     for name, seed in (("a", 5), ("b", 5), ("c", 6)):
         source = make_source(counts, f"seed_{name}")
         result = build_synthetic_source(
-            SyntheticRequest(
+            synthetic_request(
                 anatomy_dir, source, (2, 40, 500), mode="train", seed=seed, write_clip_store=False
             ),
             octave.call,
@@ -158,7 +158,7 @@ def test_clip_store_rows_match_clip_files(make_source, octave, anatomy_dir):
     counts = {10: 2, 11: 4, 300: 1}
     source = make_source(counts, "store")
     result = build_synthetic_source(
-        SyntheticRequest(anatomy_dir, source, (10, 11, 300, 301), mode="test"), octave.call
+        synthetic_request(anatomy_dir, source, (10, 11, 300, 301), mode="test"), octave.call
     )
     assert result.regions_used == [10, 11, 300]
     assert result.regions_skipped == {301: 0}
@@ -179,24 +179,22 @@ def test_clip_store_rows_match_clip_files(make_source, octave, anatomy_dir):
 
 
 def test_faithful_window_errors_near_clip_edge(tmp_path, octave, anatomy_dir):
-    import clipfactory
-
     from resources.octave import OctaveError
 
     clipfactory.write_clip(tmp_path / "nmm_spikes" / "a7" / "nmm_1.mat", region=7, peak=20)
     request = dict(anatomy_dir=anatomy_dir, source_dir=tmp_path, candidate_regions=(7,), mode="test")
     with pytest.raises(OctaveError, match="faithful_window"):
         build_synthetic_source(
-            SyntheticRequest(**request, faithful_window=True, write_clip_store=False), octave.call
+            synthetic_request(**request, faithful_window=True, write_clip_store=False), octave.call
         )
-    result = build_synthetic_source(SyntheticRequest(**request, write_clip_store=False), octave.call)
+    result = build_synthetic_source(synthetic_request(**request, write_clip_store=False), octave.call)
     assert np.all(np.isfinite(scipy.io.loadmat(result.output_file)["scale_ratio"]))
 
 
 def test_no_clips_is_a_clear_error(tmp_path, octave, anatomy_dir):
     (tmp_path / "nmm_spikes" / "a3").mkdir(parents=True)
     with pytest.raises(NoClipsError, match=r"nmm_spikes/a<r>/nmm_<k>\.mat"):
-        build_synthetic_source(SyntheticRequest(anatomy_dir, tmp_path, (3, 4), mode="test"), octave.call)
+        build_synthetic_source(synthetic_request(anatomy_dir, tmp_path, (3, 4), mode="test"), octave.call)
     assert not (tmp_path / "test_sample_source1.mat").exists()
 
 
@@ -206,7 +204,7 @@ def test_missing_anatomy_is_a_clear_error(tmp_path, make_source, octave, anatomy
     shutil.copytree(anatomy_dir, partial, ignore=shutil.ignore_patterns(missing, "*.zip"))
     source = make_source({1: 1}, "missing_anatomy")
     with pytest.raises(AnatomyError, match=missing):
-        build_synthetic_source(SyntheticRequest(partial, source, (1,), mode="test"), octave.call)
+        build_synthetic_source(synthetic_request(partial, source, (1,), mode="test"), octave.call)
 
 
 def _write_window_caches(octave, source, counts: dict[int, int]) -> None:
@@ -227,7 +225,7 @@ def test_window_cache_matches_numpy_window_rule(tmp_path, octave):
     source = tmp_path / "source"
     peaks = [3, 250, 497]  # windows clipped at the start, full, clipped at the end
     for k, peak in enumerate(peaks, start=1):
-        clipfactory_write_clip(source / "nmm_spikes" / "a5" / f"nmm_{k}.mat", 5, peak, seed=k)
+        clipfactory.write_clip(source / "nmm_spikes" / "a5" / f"nmm_{k}.mat", 5, peak, seed=k)
     _write_window_caches(octave, source, {5: len(peaks)})
     cache = scipy.io.loadmat(source / "nmm_spikes" / "clip_windows" / "a5.mat")
     assert int(cache["n_clips"].ravel()[0]) == 3 and cache["window_rows"].dtype == np.float32
@@ -247,7 +245,7 @@ def test_window_cache_matches_numpy_window_rule(tmp_path, octave):
 def test_window_cache_gives_bit_identical_output(make_source, octave, anatomy_dir):
     counts = {2: 3, 40: 1, 500: 4, 993: 2}
     source = make_source(counts, "window_cache")
-    request = SyntheticRequest(anatomy_dir, source, tuple(counts), mode="test", seed=3, write_clip_store=False)
+    request = synthetic_request(anatomy_dir, source, tuple(counts), mode="test", seed=3, write_clip_store=False)
     from_clips = build_synthetic_source(request, octave.call)
     assert from_clips.regions_window_cached == []
     expected = scipy.io.loadmat(from_clips.output_file)
@@ -272,7 +270,7 @@ def test_matlab_backend_gives_the_same_file(make_source, octave, anatomy_dir, fa
     counts = {7: 2, 300: 3}
     source = make_source(counts, "matlab_backend")
     _write_window_caches(octave, source, {7: 2})  # one region from its cache, one from its clips
-    request = SyntheticRequest(anatomy_dir, source, tuple(counts), mode="test", seed=11, write_clip_store=False)
+    request = synthetic_request(anatomy_dir, source, tuple(counts), mode="test", seed=11, write_clip_store=False)
     expected = scipy.io.loadmat(build_synthetic_source(request, octave.call).output_file)
     matlab = OctaveResource(backend="matlab")
     assert matlab.matlab_command("generate_synthetic_source", ["p.mat"])[:2] == [str(fake_matlab), "-batch"]
@@ -291,11 +289,11 @@ def test_clip_store_without_space_fails_before_any_work(tmp_path, clip_pool, oct
             for k in range(1, n + 1):
                 shutil.copy(clip_pool[k], source / "nmm_spikes" / f"a{region}" / f"nmm_{k}.mat")
         request = dict(anatomy_dir=anatomy_dir, source_dir=source, candidate_regions=tuple(counts), mode="test")
-        first = build_synthetic_source(SyntheticRequest(**request, write_clip_store=False), octave.call)
+        first = build_synthetic_source(synthetic_request(**request, write_clip_store=False), octave.call)
         before = {p: p.read_bytes() for p in source.rglob("*") if p.is_file()}
         store_bytes = 6 * 500 * N_REGIONS * 4
         (tiny / "ballast").write_bytes(bytes(shutil.disk_usage(tiny).free - store_bytes // 2))
         with pytest.raises(ClipStoreSpaceError, match=r"test_sample_nmm\.h5 needs 0\.01 GB .* free"):
-            build_synthetic_source(SyntheticRequest(**request, seed=9), octave.call)
+            build_synthetic_source(synthetic_request(**request, seed=9), octave.call)
         assert {p: p.read_bytes() for p in source.rglob("*") if p.is_file()} == before
         assert first.output_file in before

@@ -1,10 +1,7 @@
-"""``neuro-partitions``: list, add and delete dynamic partition keys in the project's instance.
+"""``neuro-partitions``: list, add and delete dynamic partition keys in the project's Dagster instance.
 
 Dagster has no command for this (dagster-io/dagster#15499), yet ``dagster asset materialize --partition KEY``
-only accepts keys that already exist in ``$DAGSTER_HOME``. Typical use::
-
-    neuro-partitions add regions 0 1 2          # or: --range 0:10 (end exclusive)
-    dagster asset materialize -m neuro_pipelines.definitions --select region_clips --partition 0
+and ``dagster job launch`` only accept keys that already exist in the instance.
 """
 
 from __future__ import annotations
@@ -14,13 +11,24 @@ import sys
 from collections.abc import Callable, Sequence
 
 from deepsif_assets.partitions import REGIONS, region_keys, validate_region_key
-from ephys_assets.partitions import RECORDINGS, validate_recording_key
-from neuro_core.keys import InvalidPartitionKeyError
+from ephys_assets.partitions import RECORDINGS
+from neuro_core.keys import InvalidPartitionKeyError, validate_key
 
+PROG = "neuro-partitions"
 VALIDATORS: dict[str, Callable[[str], str]] = {
-    RECORDINGS: validate_recording_key,
+    RECORDINGS: lambda key: validate_key(key, RECORDINGS),
     REGIONS: validate_region_key,
 }
+EPILOG = """\
+examples:
+  neuro-partitions add regions 0 1 2
+  neuro-partitions add regions --range 0:10        # end exclusive: regions 0..9
+  neuro-partitions list regions
+  dagster job launch -w workspace.yaml -j deepsif_region_job --tags '{"dagster/partition": "0"}'
+  neuro-partitions delete regions 2
+
+exit codes: 0 done, 2 bad input (nothing changed)
+"""
 
 
 def _parse_range(text: str) -> list[str]:
@@ -32,14 +40,20 @@ def _parse_range(text: str) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="neuro-partitions", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="List, add and delete dynamic partition keys (regions, recordings) in the Dagster instance "
+        "at $DAGSTER_HOME (default: the project's .dagster_home).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EPILOG,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     for name, help_text in (
         ("list", "print the keys of a partition set, one per line"),
-        ("add", "add keys (idempotent)"),
-        ("delete", "delete keys (a missing key is not an error)"),
+        ("add", "add keys (keys already present are left as they are)"),
+        ("delete", "delete keys (keys that do not exist are reported)"),
     ):
-        cmd = sub.add_parser(name, help=help_text)
+        cmd = sub.add_parser(name, help=help_text, description=help_text)
         cmd.add_argument("partitions", choices=sorted(VALIDATORS), help="partition set")
         if name != "list":
             cmd.add_argument("keys", nargs="*", help="partition keys")
@@ -60,22 +74,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command != "list" and not keys:
             raise InvalidPartitionKeyError(f"{args.command}: give at least one key (or --range)")
     except InvalidPartitionKeyError as exc:
-        print(f"neuro-partitions: error: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
+
+    import dagster as dg
 
     from neuro_pipelines.instance import ensure_instance
 
     home = ensure_instance()
-    import dagster as dg
-
     with dg.DagsterInstance.get() as instance:
+        existing = set(instance.get_dynamic_partitions(args.partitions))
         if args.command == "add":
-            instance.add_dynamic_partitions(args.partitions, keys)
-            print(f"added {len(keys)} key(s) to {args.partitions} in {home}")
+            new = [k for k in dict.fromkeys(keys) if k not in existing]
+            instance.add_dynamic_partitions(args.partitions, new)
+            print(f"added {len(new)} key(s) to {args.partitions} in {home} ({len(keys) - len(new)} already present)")
         elif args.command == "delete":
-            for key in keys:
+            present = [k for k in dict.fromkeys(keys) if k in existing]
+            for key in present:
                 instance.delete_dynamic_partition(args.partitions, key)
-            print(f"deleted {len(keys)} key(s) from {args.partitions} in {home}")
+            missing = [k for k in dict.fromkeys(keys) if k not in existing]
+            print(f"deleted {len(present)} key(s) from {args.partitions} in {home}")
+            if missing:
+                print(f"not found (nothing to delete): {' '.join(missing)}")
         else:
             for key in instance.get_dynamic_partitions(args.partitions):
                 print(key)

@@ -17,17 +17,11 @@ import scipy.io
 import yaml
 
 from deepsif_assets import scaleout
-from deepsif_assets.assets import nmm_spikes, raw_nmm
+from deepsif_assets.definitions import REGION_JOB
 from neuro_core.project import PROJECT_ROOT
-from resources.deepsif_paths import DeepsifPaths
-from resources.octave import OctaveResource
-from tests.support.celery_harness import (
-    REDIS_SERVER,
-    execute_partitions_concurrently,
-    running_celery_workers,
-    running_redis,
-    worker_env,
-)
+from neuro_pipelines.definitions import defs
+from neuro_pipelines.runs import RunSpec, run_jobs
+from tests.support.celery_harness import REDIS_SERVER, running_celery_workers, running_redis, worker_env
 
 DEPLOY_CELERY = PROJECT_ROOT / "deploy" / "celery"
 REGIONS = ["0", "1", "2"]
@@ -55,15 +49,11 @@ def test_executor_config_reads_the_environment_at_run_time():
     assert scaleout.celery_executor_config({}, {})["broker"] == scaleout.DEFAULT_BROKER_URL
 
 
-def test_definitions_load_and_merge_without_a_broker(monkeypatch):
+def test_the_job_is_part_of_the_definitions_without_a_broker(monkeypatch):
     monkeypatch.delenv(scaleout.BROKER_ENV, raising=False)
     monkeypatch.delenv(scaleout.BACKEND_ENV, raising=False)
-    from neuro_pipelines.definitions import defs as root_defs
-
-    # What the lead does in neuro_pipelines/definitions.py: merge `scaleout.defs` into the root definitions.
-    merged = dg.Definitions.merge(root_defs, scaleout.defs)
-    dg.Definitions.validate_loadable(merged)
-    job = merged.resolve_job_def(scaleout.JOB_NAME)
+    dg.Definitions.validate_loadable(defs)
+    job = defs.resolve_job_def(scaleout.JOB_NAME)
     assert job.executor_def.name == "celery"
     assert {key.to_user_string() for key in job.asset_layer.executable_asset_keys} == set(
         scaleout.REGION_ASSETS
@@ -75,7 +65,7 @@ def test_deploy_files_match_the_code():
     worker_yaml = yaml.safe_load((DEPLOY_CELERY / "celery.yaml").read_text())
     assert worker_yaml["execution"]["config"]["config_source"] == scaleout.CELERY_SETTINGS
 
-    job = scaleout.deepsif_regions_celery_job()
+    job = defs.resolve_job_def(scaleout.JOB_NAME)
     run_config = yaml.safe_load((DEPLOY_CELERY / "run_config_regions.yaml").read_text())
     validation = dg.validate_run_config(job, run_config)
     assert validation["ops"]["raw_nmm"]["config"]["n_segments"] == 20
@@ -117,27 +107,34 @@ def test_unreachable_broker_fails_the_run_clearly_and_writes_nothing(tmp_path, m
     from tests.support.celery_harness import free_port
 
     monkeypatch.setenv(scaleout.BROKER_ENV, f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
+    from neuro_pipelines.instance import ensure_instance
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))  # the run worker opens the same instance
+    ensure_instance()
     source_dir = tmp_path / "source"
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.get() as instance:
         instance.add_dynamic_partitions("regions", ["0"])
         started = time.monotonic()
-        result = dg.execute_job(
-            dg.reconstructable(scaleout.deepsif_regions_celery_job),
+        (outcome,) = run_jobs(
             instance,
-            run_config={"resources": {"deepsif_paths": {"config": {"source_dir": str(source_dir)}}}},
-            tags={"dagster/partition": "0"},
-            raise_on_error=False,
+            [
+                RunSpec(
+                    scaleout.JOB_NAME,
+                    "region 0",
+                    {"resources": {"deepsif_paths": {"config": {"source_dir": str(source_dir)}}}},
+                    partition_key="0",
+                )
+            ],
+            launched_by="test",
+            log_dir=tmp_path / "logs",
         )
         elapsed = time.monotonic() - started
-    assert not result.success
+        records = instance.get_records_for_run(outcome.run_id).records
+    assert not outcome.success
     assert elapsed < 90, f"gave up only after {elapsed:.0f} s"
-    messages = "\n".join(event.message or "" for event in result.all_events)
-    assert "Encountered error during celery task submission" in messages
-    errors = [
-        event.engine_event_data.error.to_string()
-        for event in result.all_events
-        if event.is_engine_event and event.engine_event_data.error is not None
-    ]
+    events = [r.event_log_entry.dagster_event for r in records if r.event_log_entry.dagster_event]
+    assert any("Encountered error during celery task submission" in (e.message or "") for e in events)
+    errors = [e.engine_event_data.error.to_string() for e in events if e.is_engine_event and e.engine_event_data.error]
     assert any("Connection refused" in error for error in errors), errors
     assert not source_dir.exists()
 
@@ -159,15 +156,13 @@ def materialize_in_process(source_dir: Path) -> None:
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("regions", REGIONS)
         for key in REGIONS:
-            result = dg.materialize(
-                [raw_nmm, nmm_spikes],
+            result = defs.resolve_job_def(REGION_JOB).execute_in_process(
                 instance=instance,
                 partition_key=key,
-                resources={
-                    "deepsif_paths": DeepsifPaths(source_dir=str(source_dir)),
-                    "octave": OctaveResource(),
+                run_config={
+                    "ops": SHORT_CONFIG,
+                    "resources": {"deepsif_paths": {"config": {"source_dir": str(source_dir)}}},
                 },
-                run_config={"ops": SHORT_CONFIG},
             )
             assert result.success
 
@@ -206,27 +201,26 @@ def test_region_partitions_run_on_celery_workers_and_match_in_process(tmp_path, 
     }
     with running_redis(tmp_path / "redis") as broker_url:
         with running_celery_workers(WORKERS, home, broker_url, logs) as workers:
+            for name, value in worker_env(home, broker_url).items():  # what the run workers inherit
+                monkeypatch.setenv(name, value)
             with dg.DagsterInstance.from_config(str(home)) as instance:
                 instance.add_dynamic_partitions("regions", REGIONS)
-            outcomes = execute_partitions_concurrently(
-                "deepsif_assets.scaleout:deepsif_regions_celery_job",
-                REGIONS,
-                run_config,
-                worker_env(home, broker_url),
-                logs,
-                timeout_s=120,
-            )
+                outcomes = run_jobs(
+                    instance,
+                    [RunSpec(scaleout.JOB_NAME, f"region {r}", run_config, partition_key=r) for r in REGIONS],
+                    launched_by="test",
+                    log_dir=logs,
+                    workers=len(REGIONS),
+                )
         for outcome in outcomes:
-            assert outcome.returncode == 0 and outcome.report.get("success"), (
-                f"run of region {outcome.partition} failed:\n{outcome.output[-4000:]}"
-            )
+            assert outcome.success, f"run of {outcome.spec.label} failed: {outcome.error}"
 
     hostnames = {worker.hostname for worker in workers}
     used = set()
     with dg.DagsterInstance.from_config(str(home)) as instance:
         for outcome in outcomes:
-            ran_on = step_workers(instance, outcome.report["run_id"])
-            assert set(ran_on) == set(scaleout.REGION_ASSETS), f"region {outcome.partition}: {ran_on}"
+            ran_on = step_workers(instance, outcome.run_id)
+            assert set(ran_on) == set(scaleout.REGION_ASSETS), f"{outcome.spec.label}: {ran_on}"
             assert set(ran_on.values()) <= hostnames
             used |= set(ran_on.values())
         for asset in scaleout.REGION_ASSETS:

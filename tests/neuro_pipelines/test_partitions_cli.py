@@ -31,7 +31,9 @@ def test_add_list_delete_round_trip(home):
     assert listed.stdout.split() == ["0", "5", "10", "11", "12"]
     assert (home / "dagster.yaml").is_file(), "the CLI creates the instance on first use"
 
-    assert run_cli(home, "delete", "regions", "5", "11").returncode == 0
+    deleted = run_cli(home, "delete", "regions", "5", "11", "99")
+    assert deleted.returncode == 0
+    assert "deleted 2 key(s)" in deleted.stdout and "not found (nothing to delete): 99" in deleted.stdout
     assert run_cli(home, "list", "regions").stdout.split() == ["0", "10", "12"]
     assert run_cli(home, "list", "recordings").stdout.split() == ["sess__block0_imec0.ap_recording1"]
 
@@ -58,3 +60,9 @@ def test_range_only_for_regions(home):
     result = run_cli(home, "add", "recordings", "--range", "0:3")
     assert result.returncode == 2
     assert "regions partition set only" in result.stderr
+
+
+def test_help_lists_examples_and_exit_codes(home):
+    text = run_cli(home, "--help").stdout
+    assert "neuro-partitions add regions --range 0:10" in text and "exit codes" in text
+    assert "``" not in text, "no reStructuredText markup"

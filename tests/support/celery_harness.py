@@ -7,7 +7,6 @@ behind even when a worker has forked pool children or Octave sessions. All waits
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import signal
@@ -186,87 +185,3 @@ def running_celery_workers(
             stop_process_group(worker.process)
         for log in logs:
             log.close()
-
-
-@dataclass
-class RunOutcome:
-    partition: str
-    returncode: int | None
-    output: str
-
-    @property
-    def report(self) -> dict:
-        """The JSON line printed by :func:`main` (run id, success), or {} if the run process died first."""
-        for line in reversed(self.output.splitlines()):
-            if line.startswith("{"):
-                with contextlib.suppress(json.JSONDecodeError):
-                    return json.loads(line)
-        return {}
-
-
-def execute_partitions_concurrently(
-    job_ref: str,
-    partition_keys: Sequence[str],
-    run_config: dict,
-    env: dict[str, str],
-    log_dir: Path,
-    timeout_s: float,
-) -> list[RunOutcome]:
-    """One run process per partition, all at once (``python -m tests.support.celery_harness``); bounded by ``timeout_s``.
-
-    Runs are separate processes, as under a run launcher; ``execute_job`` from threads of one process hangs.
-    """
-    config_path = log_dir / "run_config.json"
-    config_path.write_text(json.dumps(run_config))
-    processes: dict[str, tuple[subprocess.Popen, Path]] = {}
-    try:
-        for key in partition_keys:
-            log_path = log_dir / f"run-{key}.log"
-            with open(log_path, "w") as log:
-                processes[key] = (
-                    subprocess.Popen(
-                        [sys.executable, "-m", "tests.support.celery_harness", job_ref, key, str(config_path)],
-                        cwd=PROJECT_ROOT,
-                        env=env,
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                        start_new_session=True,
-                    ),
-                    log_path,
-                )
-        deadline = time.monotonic() + timeout_s
-        outcomes = []
-        for key, (process, log_path) in processes.items():
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=max(0.0, deadline - time.monotonic()))
-            outcomes.append(RunOutcome(key, process.poll(), log_path.read_text()))
-        return outcomes
-    finally:
-        for process, _ in processes.values():
-            stop_process_group(process, grace_s=5.0)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m tests.support.celery_harness MODULE:FUNCTION PARTITION RUN_CONFIG_JSON``: one run in $DAGSTER_HOME."""
-    import importlib
-
-    import dagster as dg
-
-    job_ref, partition, config_path = argv if argv is not None else sys.argv[1:]
-    module_name, function_name = job_ref.split(":")
-    job_fn = getattr(importlib.import_module(module_name), function_name)
-    run_config = json.loads(Path(config_path).read_text())
-    with dg.DagsterInstance.get() as instance:
-        result = dg.execute_job(
-            dg.reconstructable(job_fn),
-            instance,
-            run_config=run_config,
-            tags={"dagster/partition": partition},
-            raise_on_error=False,
-        )
-        print(json.dumps({"run_id": result.run_id, "success": result.success}))
-    return 0 if result.success else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -13,10 +13,10 @@ import time
 import dagster as dg
 import pytest
 import yaml
-from ephys_assets.service import plan_dispatch
 
 from deepsif_assets.partitions import REGIONS
 from ephys_assets.dispatch.params import params_from_mapping
+from ephys_assets.dispatch.plan import plan_dispatch
 from ephys_assets.dispatch.watch import detect_input_format
 from ephys_assets.partitions import RECORDINGS
 from ephys_assets.sample_data import make_demo_session

@@ -182,6 +182,8 @@ def _print_summary(plan: Any, results_dir: Path, failures: list[str], removed: l
         f"  dropped streams: {len(log.dropped_streams)}, skipped recordings: {len(log.skipped_recordings)}, "
         f"timestamp resets: {len(log.timestamp_resets)}, swallowed errors: {len(log.swallowed_errors)}"
     )
+    for warning in log.warnings:
+        print(f"  WARNING: {warning}")
     if removed:
         print(f"  removed stale job files of an earlier dispatch: {[p.name for p in removed]}")
     if stale_keys:

@@ -92,7 +92,7 @@ def _groups(recording) -> list:
 def build_jobs(
     entries: Sequence[RecordingEntry], params: DispatchParams, data_root: Path, log: DispatchLog
 ) -> list[Job]:
-    """Spec §4: min duration, segment split, timestamp check, debug clip, duration, group split; one job per group."""
+    """Per entry: min duration, segment split, timestamp check, debug clip, duration, group split; one job per group."""
     jobs: list[Job] = []
     for entry in entries:
         raw_parts = _split_segments(entry.raw) if params.split_segments else [entry.raw]
@@ -130,7 +130,9 @@ def build_jobs(
                 part = debug_clip(part, params.debug_duration)
                 if lfp_part is not None:
                     lfp_part = debug_clip(lfp_part, params.debug_duration)
-            duration = round(float(_duration_s(part)), 2)
+            # The original reports SpikeInterface's total duration: from the time vector when it is kept (a 10 ms
+            # gap adds 10 ms); after a reset (or without one) that is samples / rate.
+            duration = round(float(part.get_total_duration() if params.skip_timestamps_check else _duration_s(part)), 2)
             groups = _groups(part)
             if params.split_groups and len(groups) > 1:
                 group_parts = part.split_by("group")

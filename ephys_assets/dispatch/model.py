@@ -19,10 +19,15 @@ class DispatchLog:
     skipped_recordings: list[str] = field(default_factory=list)
     timestamp_resets: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # jobs are written, but something downstream will miss
 
     def drop(self, stream: str, reason: str) -> None:
         self.dropped_streams.append(f"{stream}: {reason}")
         logger.info("Dropping stream %s: %s", stream, reason)
+
+    def warn(self, text: str) -> None:
+        self.warnings.append(text)
+        logger.warning("WARNING: %s", text)
 
     def swallow(self, context: str, exc: BaseException) -> None:
         text = f"{context}: {type(exc).__name__}: {exc}"
@@ -36,6 +41,7 @@ class DispatchLog:
             "skipped_recordings": list(self.skipped_recordings),
             "timestamp_resets": list(self.timestamp_resets),
             "notes": list(self.notes),
+            "warnings": list(self.warnings),
         }
 
 

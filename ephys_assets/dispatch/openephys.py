@@ -268,6 +268,11 @@ def open_ephys_entry(
 ) -> RecordingEntry:
     """One Open Ephys-based recording (``openephys`` and ``aind``), after the empty-probe-name fix (D14, D27)."""
     fixed = fix_empty_probe_name(raw, lfp, root, stream, block_index, log)
+    if not raw.has_probe():
+        log.warn(
+            f"{stream} of {session_folder.name} has no probe (no settings.xml in {node_folder_for(root, stream)}?): "
+            "its jobs carry no channel locations, which spike sorting needs"
+        )
     return RecordingEntry(
         session_name=session_name,
         session_folder=session_folder,

@@ -172,3 +172,15 @@ def test_kill_9_mid_dispatch_then_rerun(tmp_path, home):
     with dg.DagsterInstance.get() as instance:
         unfinished = [r for r in instance.get_runs() if r.status not in (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE)]
         assert unfinished == [], "runs of the killed dispatch were reaped"
+
+
+def test_probe_less_open_ephys_jobs_are_written_with_a_warning(tmp_path, home, capsys):
+    data = tmp_path / "data"
+    session = sd.write_openephys_session(data, "oe_nosettings", {1: (0.02,)})
+    for settings in session.rglob("settings*.xml"):
+        settings.unlink()
+    results = tmp_path / "results"
+    assert main(["--input", "openephys", "--data-dir", str(data), "--results-dir", str(results)]) == 0
+    out = capsys.readouterr().out
+    assert "WARNING: " in out and "has no probe" in out
+    assert json.loads((results / MANIFEST_FILE).read_text())["warnings"], "the warning is in the manifest too"

@@ -195,6 +195,18 @@ def test_each_timestamp_rule_sets_skip_times(oe_fault_roots, fault, message):
     assert skipped.jobs[0].skip_times is False
 
 
+def test_duration_comes_from_the_time_vector_when_the_check_is_skipped(oe_fault_roots):
+    """A 0.1 s recording whose timestamps jump by 10 ms: the original reports 0.11 with the check skipped (its time
+    vector), 0.1 with the check on (timestamps reset)."""
+    root = oe_fault_roots["jump"]
+    times = np.load(next(root.rglob("Neuropix-PXI-100.ProbeA-AP/timestamps.npy")))
+    from_time_vector = round(float(times[-1] - times[0] + np.median(np.diff(times))), 2)
+    checked = discover_jobs(root, params_from_mapping({"input": "openephys"}))
+    skipped = discover_jobs(root, params_from_mapping({"input": "openephys", "skip_timestamps_check": True}))
+    assert checked.jobs[0].duration == round(len(times) / 30000.0, 2) == 0.1
+    assert skipped.jobs[0].duration == from_time_vector == 0.11
+
+
 def test_min_duration_is_judged_per_part(oe_root):
     per_part = discover_jobs(
         oe_root, params_from_mapping({"input": "openephys", "min_recording_duration": 0.18})

@@ -380,3 +380,13 @@ def test_shipped_openephys_multi_probe_settings(tmp_path, monkeypatch):
         rec = _check_oe_job(job, data, node / "experiment1" / "recording1", folder)
         assert rec.get_num_channels() == contacts[folder]
         assert rec.get_probe().name == folder.split(".")[1][: -len("-AP")]
+
+
+def test_missing_settings_xml_warns_that_jobs_have_no_probe(tmp_path):
+    session = sd.write_openephys_session(tmp_path, "oe_nosettings", {1: (0.02,)})
+    for settings in session.rglob("settings*.xml"):
+        settings.unlink()
+    result = discover_jobs(tmp_path, params_from_mapping({"input": "openephys"}))
+    assert result.jobs and all(job.probe_dict is None for job in result.jobs)
+    (warning,) = result.log.warnings
+    assert "has no probe" in warning and "oe_nosettings" in warning and "settings.xml" in warning

@@ -123,14 +123,16 @@ def check_param_ranges(obj: Any) -> None:
     """Raise :class:`ParamError` naming the first field of ``obj`` outside its choices or bounds."""
     for field in param_fields(type(obj)):
         value = getattr(obj, field.name)
-        values = value if field.is_sequence and isinstance(value, tuple | list) else (value,)
-        for item in values:
-            _check_one(type(obj).__name__, field, item)
+        if field.is_sequence and isinstance(value, tuple | list):
+            for item in value:
+                _check_one(f"{type(obj).__name__}.{field.name}={value!r} (item {item!r})", field, item)
+        else:
+            _check_one(f"{type(obj).__name__}.{field.name}={value!r}", field, value)
 
 
-def _check_one(owner: str, field: ParamField, value: Any) -> None:
+def _check_one(what: str, field: ParamField, value: Any) -> None:
     def fail(expected: str) -> ParamError:
-        return ParamError(f"{owner}.{field.name}={value!r} is invalid: expected {expected}")
+        return ParamError(f"{what} is invalid: expected {expected}")
 
     choices = field.choices
     if choices is not None and value not in choices:

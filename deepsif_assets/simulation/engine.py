@@ -1,9 +1,9 @@
 """Fast JansenRit network engine (NumPy + numba) that reproduces stock tvb-library 2.10 for the same seed.
 
 Model, coupling, integrator and noise are exactly those of the original ``generate_tvb_data.py``:
-``JansenRit`` (TVB 2.10 numba dfun, spec §4.3), ``SigmoidalJansenRit(a)`` coupling with delays
+``JansenRit`` (TVB 2.10 numba dfun), ``SigmoidalJansenRit(a)`` coupling with delays
 ``idelays = rint(tract_lengths / speed / dt)``, ``HeunStochastic`` with additive noise on y4 only, ``Raw`` monitor,
-output y1 − y2 as float32. TVB's numerics are followed step by step (spec appendix):
+output y1 − y2 as float32. TVB's numerics are followed step by step:
 
 * one legacy ``RandomState(seed)``; the initial history is drawn first, one ``uniform(lo, hi, (H, n, 1))`` per state
   variable y0..y5; the start state is ``history[0]``;

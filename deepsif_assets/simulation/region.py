@@ -1,4 +1,4 @@
-"""Simulate one cortical region (all iterations) and write its raw files atomically (spec §4.8, §9.3).
+"""Simulate one cortical region (all iterations) and write its raw files atomically.
 
 Layout of ``out_dir`` (= ``<source>/raw_nmm/a{r}/``):
 

@@ -1,7 +1,6 @@
 """Reference engine: stock tvb-library configured exactly like the original ``generate_tvb_data.py``.
 
-Differences from the original script, all deliberate: the nsig entry is assigned a Python float (the numpy-2 fix,
-spec §4.4), output is collected step by step as float32 y1 − y2 instead of the float64 (T, 4, n, 1) Raw array (same
+Differences from the original script, all deliberate: the nsig entry is assigned a Python float (the numpy-2 fix), output is collected step by step as float32 y1 − y2 instead of the float64 (T, 4, n, 1) Raw array (same
 numbers, bounded memory), and TVB's harmless overflow ``RuntimeWarning``s are filtered. tvb is imported lazily.
 """
 

@@ -18,7 +18,7 @@ from ephys_assets.dispatch.openephys import (
 
 
 def aind_layout(session: Path) -> tuple[Path, Path | None]:
-    """(Open Ephys root, compressed folder or None) for the new, old and uncompressed layouts (spec §3.1)."""
+    """(Open Ephys root, compressed folder or None) for the new, old and uncompressed layouts."""
     for base in (session / "ecephys", session):
         if (base / "ecephys_compressed").is_dir():
             clipped = base / "ecephys_clipped"

@@ -1,4 +1,4 @@
-"""Cut loaded recordings into jobs (spec §4) and write ``job_<i>.json`` files."""
+"""Cut loaded recordings into jobs (order: docs/ephys-dispatch.md) and write ``job_<i>.json`` files."""
 
 from __future__ import annotations
 

@@ -63,7 +63,7 @@ class RecordingEntry:
 
 @dataclass
 class Job:
-    """One job JSON. ``to_json_dict`` gives the exact field order of the original (spec §10.2)."""
+    """One job JSON. ``to_json_dict`` gives the exact field order of the original."""
 
     session_name: str | None
     recording_name: str

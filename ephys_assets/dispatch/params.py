@@ -1,6 +1,6 @@
 """Dispatch parameters: one dataclass, one set of defaults for every entry point (flags, ``--params``, Dagster).
 
-Deliberate fixes of the original's parsing (spec §14): D1 ``split_segments`` defaults to True everywhere and the
+Deliberate fixes of the original's parsing (numbered as in docs/ephys-dispatch.md): D1 ``split_segments`` defaults to True everywhere and the
 legacy ``concatenate`` is its deprecated inverse; D2 Nextflow keys ``no_split_segments``/``no_split_groups`` are
 inverse aliases and unknown keys are rejected; D3 ``min_recording_duration`` is coerced to float (None or negative
 disables); D4 ``debug_duration`` defaults to 30 s; D5 strict booleans and a validated ``input``; D6

@@ -1,4 +1,4 @@
-"""``spikeinterface`` input: auto-load of SpikeInterface-native folders, or a named reader (spec §3.5, D8/D9)."""
+"""``spikeinterface`` input: auto-load of SpikeInterface-native folders, or a named reader (D8/D9)."""
 
 from __future__ import annotations
 

@@ -210,7 +210,7 @@ def test_lone_peak_cases_give_zero_clips(octave, tmp_path, onsets):
 
 
 def test_real_leadfield_remapped_region(octave, tmp_path):
-    """Real 75×994 lead field, 998 TVB columns: fs region 7 is TVB node 994 (spec §4.10)."""
+    """Real 75×994 lead field, 998 TVB columns: fs region 7 is TVB node 994."""
     leadfield = Path(__file__).resolve().parents[2] / "data" / "deepsif-anatomy" / "leadfield_75_20k.mat"
     fwd = scipy.io.loadmat(leadfield)["fwd"]
     spec = RawSpec(

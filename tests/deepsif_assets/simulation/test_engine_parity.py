@@ -1,4 +1,4 @@
-"""Fast engine vs stock tvb-library on the real connectivity_998, same seed (spec appendix).
+"""Fast engine vs stock tvb-library on the real connectivity_998, same seed.
 
 Tolerance (also in ``engine.py``): |Δ(y1 − y2)| ≤ PARITY_RTOL·|y_tvb| + PARITY_ATOL, and most samples bit-identical.
 """

@@ -1,4 +1,4 @@
-"""Parameter parsing: one set of defaults, aliases, strict validation (spec §2, D1–D7, D28)."""
+"""Parameter parsing: one set of defaults, aliases, strict validation (D1–D7, D28)."""
 
 import json
 

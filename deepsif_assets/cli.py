@@ -18,7 +18,7 @@ from typing import Any
 from deepsif_assets.params import ExtractionParams, SimulationOptions, SyntheticParams
 from deepsif_assets.simulation.params import N_FS_REGIONS, SimulationParams
 from neuro_core.params import ParamError, add_param_arguments, values_from_namespace
-from neuro_core.progress import Progress, format_duration
+from neuro_core.progress import Progress, ProgressReporter, format_duration
 from resources.deepsif_paths import DEFAULT_ANATOMY_DIR, DEFAULT_SOURCE_DIR
 
 PROG = "deepsif-generate"
@@ -260,30 +260,32 @@ def _run(request: Request, requested: dict[str, Any]) -> int:
             )
             for r in todo
         ]
-        progress = Progress(len(todo))
+        reporter = ProgressReporter(len(todo))
 
         def on_line(spec: RunSpec, text: str) -> None:
-            prefix = spec.label + ": "
             if request.verbose or "%" in text or text.startswith("✗") or "clips" in text:
-                _say(f"[{spec.label}] {text.removeprefix(prefix)}")
+                reporter.say(f"[{spec.label}] {text.removeprefix(spec.label + ': ')}")
 
         def on_done(outcome: Any) -> None:
-            progress.finished(outcome.success)
             clips = outcome.materializations.get("nmm_spikes", {}).get("total_clips")
             detail = f"{clips} clips" if outcome.success else outcome.error
             mark = "✓ done" if outcome.success else "✗ FAILED"
-            _say(f"[{outcome.spec.label}] {mark} in {format_duration(outcome.seconds)}: {detail}")
-            _say(f"== {progress.line()}")
+            reporter.say(f"[{outcome.spec.label}] {mark} in {format_duration(outcome.seconds)}: {detail}")
+            reporter.finished(outcome.success)
 
-        outcomes = run_jobs(
-            instance,
-            specs,
-            launched_by=PROG,
-            log_dir=home / "logs",
-            workers=request.workers,
-            on_line=on_line,
-            on_done=on_done,
-        )
+        try:
+            outcomes = run_jobs(
+                instance,
+                specs,
+                launched_by=PROG,
+                log_dir=home / "logs",
+                workers=request.workers,
+                on_line=on_line,
+                on_done=on_done,
+            )
+        finally:
+            reporter.close()
+        progress = reporter.progress
         failed = sorted(int(o.spec.partition_key) for o in outcomes if not o.success)
         succeeded = sorted(set(request.regions) - set(failed))
         synthetic_ok = True

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 
 def format_duration(seconds: float) -> str:
@@ -44,3 +46,36 @@ class Progress:
         eta = self.eta_seconds()
         remaining = "ETA unknown" if eta is None else ("finished" if self.done == self.total else f"ETA {format_duration(eta)}")
         return f"{self.done}/{self.total} {self.unit} done, {self.failed} failed, elapsed {elapsed}, {remaining}"
+
+
+class ProgressReporter:
+    """Prints progress lines for people: a live bar with the ETA on a terminal (tqdm), plain lines otherwise
+    (logs, CI): every message as one line and, after each finished unit, the overall ``Progress.line()``."""
+
+    def __init__(self, total: int, unit: str = "regions", stream: Any = None) -> None:
+        self.progress = Progress(total, unit)
+        self.stream = stream or sys.stdout
+        self._bar = None
+        if total and self.stream.isatty():
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, unit=unit.rstrip("s"), file=self.stream, dynamic_ncols=True,
+                             bar_format="{l_bar}{bar}| {n}/{total} {unit}s [{elapsed}<{remaining}]{postfix}")
+
+    def say(self, text: str) -> None:
+        if self._bar is not None:
+            self._bar.write(text, file=self.stream)
+        else:
+            print(text, file=self.stream, flush=True)
+
+    def finished(self, ok: bool) -> None:
+        self.progress.finished(ok)
+        if self._bar is not None:
+            self._bar.update(1)
+            self._bar.set_postfix_str(f"{self.progress.failed} failed")
+        else:
+            self.say(f"== {self.progress.line()}")
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()

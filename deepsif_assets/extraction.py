@@ -15,7 +15,7 @@ import datetime as dt
 import enum
 import json
 import shutil
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -364,10 +364,3 @@ def source_traces(layout: RegionLayout, total: int, n_traces: int = 6) -> np.nda
     """The source channel of up to ``n_traces`` clips spread over the region's clips, (n, 500)."""
     picks = np.unique(np.linspace(1, total, num=min(total, n_traces)).round().astype(int))
     return np.stack([scipy.io.loadmat(layout.clip_path(int(k)))["data"][:, layout.region] for k in picks])
-
-
-def regions_with_status(
-    source_dir: Path, filename: str, regions: Sequence[int], iterations: Sequence[int]
-) -> dict[int, ExtractionStatus]:
-    """``extraction_status`` of several regions."""
-    return {r: extraction_status(RegionLayout(source_dir, r, filename), iterations) for r in regions}

@@ -28,10 +28,6 @@ class Connectivity:
     def n_nodes(self) -> int:
         return int(self.weights.shape[0])
 
-    @property
-    def n_nonzero(self) -> int:
-        return int(np.count_nonzero(self.weights))
-
     def idelays(self, dt: float, speed: float) -> np.ndarray:
         """Delays in integration steps exactly as tvb-library computes them: ``rint(tract_lengths / speed / dt)``."""
         delays = self.tract_lengths / np.array([speed])

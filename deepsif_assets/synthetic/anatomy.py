@@ -98,8 +98,3 @@ def load_neighbours(region_mapping_file: Path) -> list[np.ndarray]:
     """``nbs`` as a list of 0-based neighbour arrays (the file stores 1-based ids)."""
     cells = _load_variable(region_mapping_file, "nbs").ravel()
     return [np.asarray(c, dtype=np.int64).ravel() - 1 for c in cells]
-
-
-def load_leadfield(leadfield_file: Path) -> np.ndarray:
-    """``fwd`` (n_electrodes, n_regions) as float64."""
-    return np.asarray(_load_variable(leadfield_file, "fwd"), dtype=np.float64)

@@ -137,6 +137,56 @@ def _metadata_values(entries: Mapping[str, Any]) -> dict[str, Any]:
     return {key: getattr(value, "value", value) for key, value in entries.items()}
 
 
+class RunExecutor:
+    """Runs started in worker processes and followed through the event log, for a caller that decides what to
+    start next (``run_jobs`` is the simple static driver).
+
+    ``on_line(spec, text)`` receives every INFO-or-higher message a run's code logs and each step failure. A worker
+    that dies leaves no run behind unfinished: its started run is reaped (failed, slots released) and the runs it
+    never started are marked failed.
+    """
+
+    def __init__(
+        self,
+        instance: dg.DagsterInstance,
+        *,
+        launched_by: str,
+        log_dir: Path,
+        on_line: Callable[[RunSpec, str], None] = lambda spec, line: None,
+    ) -> None:
+        self.instance = instance
+        self.launched_by = launched_by
+        self.log_dir = log_dir
+        self.on_line = on_line
+        self._workers: list[_Worker] = []
+
+    @property
+    def busy_workers(self) -> int:
+        return len(self._workers)
+
+    def start(self, specs: Sequence[RunSpec]) -> None:
+        """Create the runs of ``specs`` and execute them one after the other in one new worker process."""
+        runs = [create_run(self.instance, spec, self.launched_by) for spec in specs]
+        process = start_worker(self.instance, runs, self.log_dir)
+        self._workers.append(_Worker(process, [_Tracked(spec, run.run_id) for spec, run in zip(specs, runs, strict=True)]))
+
+    def poll(self) -> list[RunOutcome]:
+        """The runs that ended since the last call (waits ``POLL_SECONDS`` first)."""
+        time.sleep(POLL_SECONDS)
+        ended = []
+        for worker in list(self._workers):
+            exited = worker.process.poll() is not None
+            for tracked in list(worker.runs):
+                outcome = _poll(self.instance, tracked, exited, worker.process.returncode, self.on_line)
+                if outcome is not None:
+                    worker.runs.remove(tracked)
+                    ended.append(outcome)
+            if not worker.runs:
+                worker.process.wait()
+                self._workers.remove(worker)
+        return ended
+
+
 def run_jobs(
     instance: dg.DagsterInstance,
     specs: Sequence[RunSpec],
@@ -149,33 +199,17 @@ def run_jobs(
     on_done: Callable[[RunOutcome], None] = lambda outcome: None,
 ) -> list[RunOutcome]:
     """Create and execute ``specs``: at most ``workers`` worker processes at a time, each executing up to
-    ``runs_per_worker`` runs in turn; report the runs' log lines and outcomes as they come.
-
-    ``on_line(spec, text)`` receives every INFO-or-higher message the run's code logs and each step failure;
-    ``on_done`` each outcome as it finishes. A worker that dies leaves no run behind unfinished: its started
-    run is reaped (failed, slots released) and the runs it never started are marked failed.
-    """
+    ``runs_per_worker`` runs in turn; ``on_done`` receives each outcome as it ends."""
+    executor = RunExecutor(instance, launched_by=launched_by, log_dir=log_dir, on_line=on_line)
     pending = list(specs)
-    active: list[_Worker] = []
     outcomes: list[RunOutcome] = []
-    while pending or active:
-        while pending and len(active) < workers:
+    while pending or executor.busy_workers:
+        while pending and executor.busy_workers < workers:
             batch, pending = pending[:runs_per_worker], pending[runs_per_worker:]
-            runs = [create_run(instance, spec, launched_by) for spec in batch]
-            process = start_worker(instance, runs, log_dir)
-            active.append(_Worker(process, [_Tracked(spec, run.run_id) for spec, run in zip(batch, runs, strict=True)]))
-        time.sleep(POLL_SECONDS)
-        for worker in list(active):
-            exited = worker.process.poll() is not None
-            for tracked in list(worker.runs):
-                outcome = _poll(instance, tracked, exited, worker.process.returncode, on_line)
-                if outcome is not None:
-                    worker.runs.remove(tracked)
-                    outcomes.append(outcome)
-                    on_done(outcome)
-            if not worker.runs:
-                worker.process.wait()
-                active.remove(worker)
+            executor.start(batch)
+        for outcome in executor.poll():
+            outcomes.append(outcome)
+            on_done(outcome)
     return outcomes
 
 

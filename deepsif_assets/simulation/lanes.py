@@ -426,7 +426,9 @@ def _run(
         _replay_noise(keys, pos, gauss, zraw, n_block, n)
         _ring_bases(first, node_off, node_h, rot)
         for c in range(chunk_nodes.shape[0] - 1):
-            _chunk_gather(c, n_block, n_lanes, ca, rot, ring, chunk_nodes, t_ptr, e_src, e_delay, e_weight, blk, acc[c])
+            _chunk_gather(
+                c, n_block, n_lanes, ca, rot, ring, chunk_nodes, t_ptr, e_src, e_delay, e_weight, blk, acc[c]
+            )
         for b in range(n_block):
             for c in range(chunk_nodes.shape[0] - 1):
                 _chunk_step(
@@ -455,7 +457,9 @@ def _run_parallel(
         _replay_noise(keys, pos, gauss, zraw, n_block, n)
         _ring_bases(first, node_off, node_h, rot)
         for c in prange(chunk_nodes.shape[0] - 1):
-            _chunk_gather(c, n_block, n_lanes, ca, rot, ring, chunk_nodes, t_ptr, e_src, e_delay, e_weight, blk, acc[c])
+            _chunk_gather(
+                c, n_block, n_lanes, ca, rot, ring, chunk_nodes, t_ptr, e_src, e_delay, e_weight, blk, acc[c]
+            )
             for b in range(n_block):
                 _chunk_step(
                     c, first + b, b, x, s12, ring, node_off, node_h, chunk_nodes, n_lanes, blk, A, mu, gain, zraw,
@@ -581,9 +585,13 @@ class LanesSimulator:
         self._lane_stream = lane_stream  # lane l's normals: zraw[b, lane_stream[l]·n + node]
 
         def per_value(values: Sequence[float]) -> np.ndarray:
-            return np.ascontiguousarray(np.broadcast_to(np.asarray(values, dtype=np.float64), (n, n_lanes)).reshape(-1))
+            return np.ascontiguousarray(
+                np.broadcast_to(np.asarray(values, dtype=np.float64), (n, n_lanes)).reshape(-1)
+            )
 
-        self._A = per_value(np.stack([np.asarray(lane.a_per_node, dtype=np.float64) for lane in lanes], axis=1))
+        self._A = per_value(
+            np.stack([np.asarray(lane.a_per_node, dtype=np.float64) for lane in lanes], axis=1)
+        )
         self._mu = per_value([float(lane.mu) for lane in lanes])
         self._gain = per_value([float(np.sqrt(2.0 * np.float64(lane.nsig_y4))) for lane in lanes])
         self._k = np.array(
@@ -605,6 +613,10 @@ class LanesSimulator:
         # per-step work rows of the faithful path (exp arguments/values, drift, predictor, noise)
         self._scratch = np.empty((14 if self._mode == _MODE_LIBM else 2, n * n_lanes))
         self.current_step = 0
+
+    def state(self, lane: int) -> np.ndarray:
+        """Lane ``lane``'s (6, n) float64 state y0..y5 (a copy for K > 1, a view for K = 1)."""
+        return self._x.reshape(6, self.n_nodes, self.n_lanes)[:, :, lane]
 
     @property
     def nbytes(self) -> int:

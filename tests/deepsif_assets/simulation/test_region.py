@@ -145,33 +145,36 @@ def test_per_region_seed_policy_records_distinct_seeds(connectivity_998, tmp_pat
 
 
 def test_crash_recovery_cleans_partial_output_and_redoes(connectivity_998, tmp_path, both_formats):
-    params, _, compact, _ = both_formats
+    params, original, _, _ = both_formats
     out_dir = tmp_path / "a7"
     out_dir.mkdir()
 
     class Killed(Exception):
         pass
 
-    def die_in_second_iteration(m, k, pct):
-        if m == 2:
+    def die_in_second_segment(m, k, pct):
+        if k == 1:
             raise Killed
 
+    # the iterations run as lanes (all advance together): a kill in segment 1 leaves every segment-0 file
     with pytest.raises(Killed):
-        simulate_region(connectivity_998, REGION, params, out_dir, progress=die_in_second_iteration)
+        simulate_region(
+            connectivity_998, REGION, params, out_dir, raw_format="original", progress=die_in_second_segment
+        )
     assert not is_complete(out_dir)
-    assert (out_dir / f"mean_iter_0_a_iter_{REGION}_ds.mat").exists()  # partial output, no marker
-    # debris of a kill -9 in the middle of an atomic write, and an unrelated file
-    (out_dir / f".mean_iter_2_a_iter_{REGION}_ds.mat.abc123.tmp").write_bytes(b"half")
+    for m in params.iterations:
+        assert (out_dir / f"mean_iter_{m}_a_iter_{REGION}_0.mat").exists()  # partial output, no marker
+        assert not (out_dir / f"mean_iter_{m}_a_iter_{REGION}_1.mat").exists()
+    # debris of a kill -9 in the middle of an atomic write, a stale compact file, and an unrelated file
+    (out_dir / f".mean_iter_2_a_iter_{REGION}_1.mat.abc123.tmp").write_bytes(b"half")
     (out_dir / f"mean_iter_2_a_iter_{REGION}_ds.mat").write_bytes(b"corrupt")
     (out_dir / "notes.txt").write_text("keep me")
 
-    simulate_region(connectivity_998, REGION, params, out_dir)
+    simulate_region(connectivity_998, REGION, params, out_dir, raw_format="original")
     assert is_complete(out_dir)
-    assert sorted(p.name for p in out_dir.iterdir()) == sorted([*compact.files, COMPLETE_MARKER, "notes.txt"])
-    for name in compact.files:
-        assert np.array_equal(
-            _load(out_dir / name)["all_data"], _load(Path(compact.out_dir) / name)["all_data"]
-        )
+    assert sorted(p.name for p in out_dir.iterdir()) == sorted([*original.files, COMPLETE_MARKER, "notes.txt"])
+    for name in original.files:
+        assert np.array_equal(_load(out_dir / name)["data"], _load(Path(original.out_dir) / name)["data"])
 
 
 def test_tvb_engine_through_simulate_region_matches_fast(connectivity_998, tmp_path):

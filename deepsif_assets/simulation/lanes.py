@@ -5,24 +5,30 @@ the numerics of :mod:`.engine`'s description (TVB 2.10: random initial history d
 additive noise on y4 from one legacy ``normal(size=(6, n, 1))`` per step). What lanes share is the work:
 
 * **layout, lanes innermost** — every per-node array is ``(…, n, K)`` flattened to ``n·K`` (lane fastest), so
-  the node update is one loop over ``n·K`` contiguous values (vectorised) and each delayed read of an edge loads
-  K neighbouring doubles. The ring buffer is node-major, then slot, then lane: node j owns ``2·H_j`` slots of K
-  values, with ``H_j`` = (largest delay of j's outgoing edges) + 2 (the ring of connectivity_998 then holds about
-  half of what one global horizon would need). Every stored value is written twice (slot h and h + H_j) so a
-  delay of d steps reads ``base_j − d`` without a modulo; the spare slot means a step never writes a slot that
-  the same step reads, so node ranges can be updated by different threads without a barrier inside the step.
-  Only plain NumPy arrays enter the compiled loop (a GPU back-end could keep the same layout).
+  the node update is one vectorised loop over ``n·K`` contiguous values. The ring buffer is node-major, then
+  slot, then lane: node j owns ``2·H_j + B − 1`` slots of K values, ``H_j`` = (largest delay of j's outgoing
+  edges) + B + 1 (connectivity_998: about half of what one global horizon would need). Every value is stored
+  twice (slot h and h + H_j, plus an overhang of B − 1), so a read never needs a modulo. Only plain NumPy arrays
+  enter the compiled loop (a GPU back-end could keep the same layout).
+* **blocks of B steps** — every delay of connectivity_998 is ≥ 3 steps at dt 0.5, so the coupling of the next
+  B = min(smallest delay + 1, 4) steps only reads states from before them: one pass over the 35,730 edges (CSR by
+  target, ascending source within a target, the single-lane engine's summation order) gathers B steps at once,
+  each edge reading B·K contiguous ring values. The B + 1 spare slots per node mean that what a chunk of nodes
+  writes during a block is never a slot another chunk still reads for it: with ``threads`` > 1 the node chunks
+  run on numba threads with one barrier per block.
 * **one random stream per distinct seed** — lanes with the same seed (seed policy ``fixed``: every lane) consume
   the identical legacy stream: same uniform initial history, same per-step standard normals (each lane scales
   them by its own noise amplitude). The stream is replayed once per step for all of them
-  (:func:`.legacy_rng.legacy_normals`); lanes with distinct seeds replay one stream each.
-* **vectorised exp** (``precision="fast"``) — the six sigmoid ``exp`` passes per step use :func:`_exp_fast`
-  (Cody–Waite reduction by ln 2, degree-13 Taylor polynomial by Estrin's scheme with FMAs, 2^k built from
-  the integer bits; all operations vectorise with AVX2) instead of one libm call per value; with DeepSIF's constants (a_1 = 4·a_3) the two
-  y0 sigmoids share one exp: exp(r(v0 − a_1Jy0)) = exp(r(v0 − a_3Jy0))⁴ · exp(−3rv0). Accuracy: see
-  :data:`FAST_EXP_MAX_ULP`; the lanes differ from libm's results in the last bits only, and the parity with stock
-  tvb-library (which itself uses NumPy's SIMD exp) is the same tolerance as :mod:`.engine`'s (tests, benchmark).
-  ``precision="faithful"`` calls libm ``exp`` exactly as the single-lane engine did: bit for bit its output.
+  (:func:`.legacy_rng.legacy_normals`); lanes with distinct seeds replay one stream each (≈ 16 µs per stream
+  and step).
+* **vectorised exp** (``precision="fast"``, the default) — the four sigmoid ``exp`` evaluations per value and
+  step use :func:`_exp_fast` (Cody–Waite reduction by ln 2, degree-13 Taylor polynomial by Estrin's scheme with
+  FMAs, 2^k built from the integer bits; all of it vectorises with AVX2) inside one loop over the values,
+  instead of one libm call at a time; with DeepSIF's constants (a_1 = 4·a_3) the two y0 sigmoids share one exp:
+  exp(r(v0 − a_1Jy0)) = exp(r(v0 − a_3Jy0))⁴ · exp(−3rv0). Accuracy: :data:`FAST_EXP_MAX_ULP`; the results
+  differ from libm's in the last bits only, and the parity with stock tvb-library (which itself uses NumPy's
+  SIMD exp) holds with :mod:`.engine`'s tolerance (tests; whole 10-s segment in the benchmark).
+  ``precision="faithful"`` calls libm ``exp`` in the single-lane engine's loops: bit for bit its output.
 
 Per lane the operations and their order are independent of K, of the other lanes in the batch and of the number
 of threads (no sum runs across lanes; per target the coupling terms are added in ascending source order in every

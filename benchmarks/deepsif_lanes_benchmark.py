@@ -245,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--skip", type=int, default=1000, help="fidelity: samples not compared at the start")
     parser.add_argument("--full-region", action="store_true", help="also one whole original-config region")
+    parser.add_argument("--no-timings", action="store_true", help="skip the per-step timings (fidelity only)")
+    parser.add_argument("--no-fidelity", action="store_true", help="skip the whole-segment tvb comparison")
     parser.add_argument("--region", type=int, default=0)
     parser.add_argument("--child", choices=["threads", "region"], help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
@@ -258,6 +260,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     print(f"DeepSIF lanes benchmark: {args.connectivity.name}, dt 0.5 ms; load average before {_load()}")
+    if not args.no_timings:
+        _timing_report(args)
+    if not args.no_fidelity:
+        _fidelity_report(args)
+    if args.full_region:
+        _region_report(args)
+    print(f"load average at the end {_load()}")
+    return 0
+
+
+def _timing_report(args: argparse.Namespace) -> None:
     pinned = _pin_one_core()
     r = timings(args.connectivity, args.steps, args.tvb_steps, args.repeats)
     print(f"CPU ms per simulated step of ONE simulation, one core ({pinned}), best of {args.repeats}:")
@@ -293,6 +306,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  K={k:2d}: {one:.4f} → {two:.4f} ({one / two:.2f}x)")
     print(f"load average after timings {_load()}")
 
+
+def _fidelity_report(args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
     fid = segment_fidelity(args.connectivity, args.segment_steps, args.skip)
     for lane, f in fid.items():
@@ -304,29 +319,28 @@ def main(argv: list[str] | None = None) -> int:
             f"({time.perf_counter() - t0:.0f} s)"
         )
 
-    if args.full_region:
-        with tempfile.TemporaryDirectory(prefix="deepsif_lanes_bench_") as tmp:
-            cmd = [sys.executable, __file__, "--child", "region", "--region", str(args.region), "--out", tmp]
-            child = subprocess.run(cmd, check=True, capture_output=True, text=True)
-            meta = json.loads(child.stdout.strip().splitlines()[-1])
-            lanes = meta["lanes"]
+
+def _region_report(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(prefix="deepsif_lanes_bench_") as tmp:
+        cmd = [sys.executable, __file__, "--child", "region", "--region", str(args.region), "--out", tmp]
+        child = subprocess.run(cmd, check=True, capture_output=True, text=True)
+        meta = json.loads(child.stdout.strip().splitlines()[-1])
+        lanes = meta["lanes"]
+        print(
+            f"full region {args.region} (3 × 20 × 10 s, compact, precision {meta['precision']}, {lanes} lanes): "
+            f"{meta['wall_time_s']:.1f} s wall, engine {meta['engine_time_s']:.1f} s, "
+            f"{meta['ms_per_step']:.4f} ms/step/lane; peak RSS {meta['peak_rss_mb']:.0f} MB "
+            f"(after imports {meta['base_rss_mb']:.0f} MB: ≈ "
+            f"{(meta['peak_rss_mb'] - meta['base_rss_mb']) / lanes:.0f} MB per lane)"
+        )
+        cmp = old_engine_region(args.connectivity, args.region, Path(tmp) / f"a{args.region}")
+        for m, c in cmp.items():
             print(
-                f"full region {args.region} (3 × 20 × 10 s, compact, precision {meta['precision']}, {lanes} lanes): "
-                f"{meta['wall_time_s']:.1f} s wall, engine {meta['engine_time_s']:.1f} s, "
-                f"{meta['ms_per_step']:.4f} ms/step/lane; peak RSS {meta['peak_rss_mb']:.0f} MB "
-                f"(after imports {meta['base_rss_mb']:.0f} MB: ≈ "
-                f"{(meta['peak_rss_mb'] - meta['base_rss_mb']) / lanes:.0f} MB per lane)"
+                f"  iteration {m}: compact output vs previous engine: max|Δ|/max|y| = {c['rel_max_diff']:.3g} "
+                f"({c['max_abs_diff_mV']:.3g} mV of {c['max_abs_y_mV']:.3g}; "
+                f"{'OK' if c['rel_max_diff'] <= 1e-3 else 'EXCEEDS 1e-3'}), bit-identical "
+                f"{100 * c['bit_identical']:.2f} %; previous engine {c['old_engine_cpu_s']:.0f} CPU-s"
             )
-            cmp = old_engine_region(args.connectivity, args.region, Path(tmp) / f"a{args.region}")
-            for m, c in cmp.items():
-                print(
-                    f"  iteration {m}: compact output vs previous engine: max|Δ|/max|y| = {c['rel_max_diff']:.3g} "
-                    f"({c['max_abs_diff_mV']:.3g} mV of {c['max_abs_y_mV']:.3g}; "
-                    f"{'OK' if c['rel_max_diff'] <= 1e-3 else 'EXCEEDS 1e-3'}), bit-identical "
-                    f"{100 * c['bit_identical']:.2f} %; previous engine {c['old_engine_cpu_s']:.0f} CPU-s"
-                )
-    print(f"load average at the end {_load()}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ os.environ.setdefault("NUMBA_NUM_THREADS", "2")  # the threads=2 child needs two
 import argparse
 import importlib.util
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -175,14 +174,27 @@ def segment_fidelity(zip_path: Path, steps: int, skip: int) -> dict:
     return out
 
 
+def _status_mb(field: str) -> float:
+    """VmRSS / VmHWM of this process in MB (unlike ru_maxrss, VmHWM is not inherited across fork + exec)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def full_region_child(zip_path: Path, region: int, out_root: Path) -> dict:
     from deepsif_assets.simulation import SimulationParams, simulate_region
+    from deepsif_assets.simulation.connectivity import load_connectivity
+    from deepsif_assets.simulation.lanes import Lane, LanesSimulator
 
     _pin_one_core()
-    base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # compiled kernels loaded (a 1-step run) before the baseline, so the difference is the region's data
+    LanesSimulator(load_connectivity(zip_path), [Lane(np.full(998, 3.25), 0.08, 1e-4, 1)], dt=0.5).run(1)
+    base_rss = _status_mb("VmRSS")
     result = simulate_region(zip_path, region, SimulationParams(), out_root / f"a{region}")
     meta = result.to_metadata()
-    meta["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    meta["peak_rss_mb"] = _status_mb("VmHWM")
     meta["base_rss_mb"] = base_rss
     return meta
 

@@ -15,9 +15,12 @@ Layout of ``out_dir`` (= ``<source>/raw_nmm/a{r}/``):
 Several regions at once: :func:`simulate_regions` runs all iterations of all given regions as lanes of one lock-step
 batch (:mod:`.lanes`; engine "fast") and writes every region's directory exactly as :func:`simulate_region` does
 (which is its one-region call). A lane's output does not depend on the batch it runs in. Memory: the compact
-format holds (n_decimated × 994) float32 per lane until the lane's file is written (≈ 400 MB per lane in the
-original configuration), plus about 10 MB per lane of engine state and chunk buffer; ``raw_format="original"``
-holds one segment (T × 998 float32, ≈ 80 MB at 10 s / dt 0.5) per lane instead.
+format holds (n_decimated × 994) float32 per lane until the lane's file is written (≈ 397 MB per lane in the
+original configuration), plus about 10 MB per lane of engine state and chunk buffer; ``scipy.io.savemat`` briefly
+copies the array it writes (one file at a time). Measured for one region (3 lanes, original configuration,
+benchmarks/deepsif_lanes_benchmark.py): peak RSS 1.74 GB = 0.18 GB (interpreter + kernels) + ≈ 0.52 GB per lane
+including that one-off copy. ``raw_format="original"`` holds one segment (T × 998 float32, ≈ 80 MB at 10 s,
+dt 0.5) per lane instead.
 
 Crash recovery: :func:`simulate_region` first deletes ``_complete.json`` and then every file it may have written
 before (``mean_iter_*_a_iter_{r}_*.mat`` and leftover temp files of the atomic writes) in ``out_dir``, so a run

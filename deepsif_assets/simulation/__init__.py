@@ -1,10 +1,12 @@
 """DeepSIF neural-mass simulation (pure, Dagster-free): fast numba engine, stock tvb-library reference, raw files.
 
 Public API: :class:`SimulationParams`, :data:`FS_TO_TVB`, :func:`excitable_tvb_node`, :func:`load_connectivity`,
-:func:`simulate_region` → :class:`RegionSimulationResult`. tvb-library and numba-compiled code load lazily.
+:func:`simulate_region` / :func:`simulate_regions` (all iterations of several regions as lanes of one lock-step
+batch) → :class:`RegionSimulationResult`, :data:`ENGINE_PRECISIONS`. tvb-library loads lazily.
 """
 
 from .connectivity import Connectivity, ConnectivityError, load_connectivity
+from .lanes import DEFAULT_PRECISION, ENGINE_PRECISIONS
 from .params import (
     FS_TO_TVB,
     N_FS_REGIONS,
@@ -24,11 +26,14 @@ from .region import (
     is_complete,
     segment_file_name,
     simulate_region,
+    simulate_regions,
 )
 
 __all__ = [
     "COMPLETE_MARKER",
+    "DEFAULT_PRECISION",
     "ENGINES",
+    "ENGINE_PRECISIONS",
     "FS_TO_TVB",
     "N_FS_REGIONS",
     "N_TVB_NODES",
@@ -46,4 +51,5 @@ __all__ = [
     "noise_nsig",
     "segment_file_name",
     "simulate_region",
+    "simulate_regions",
 ]

@@ -12,6 +12,16 @@ Layout of ``out_dir`` (= ``<source>/raw_nmm/a{r}/``):
 * ``_complete.json`` is written last (atomically) after every iteration succeeded: params, format, files and sizes,
   seeds. Its presence means "raw complete".
 
+Several regions at once: :func:`simulate_regions` runs all iterations of all given regions as lanes of one lock-step
+batch (:mod:`.lanes`; engine "fast") and writes every region's directory exactly as :func:`simulate_region` does
+(which is its one-region call). A lane's output does not depend on the batch it runs in. Memory: the compact
+format holds (n_decimated × 994) float32 per lane until the lane's file is written (≈ 397 MB per lane in the
+original configuration), plus about 10 MB per lane of engine state and chunk buffer; ``scipy.io.savemat`` briefly
+copies the array it writes (one file at a time). Measured for one region (3 lanes, original configuration,
+benchmarks/deepsif_lanes_benchmark.py): peak RSS 1.74 GB = 0.18 GB (interpreter + kernels) + ≈ 0.52 GB per lane
+including that one-off copy. ``raw_format="original"`` holds one segment (T × 998 float32, ≈ 80 MB at 10 s,
+dt 0.5) per lane instead.
+
 Crash recovery: :func:`simulate_region` first deletes ``_complete.json`` and then every file it may have written
 before (``mean_iter_*_a_iter_{r}_*.mat`` and leftover temp files of the atomic writes) in ``out_dir``, so a run
 killed half-way (no ``_complete.json``) is simply redone from scratch; other files are left alone.
@@ -21,7 +31,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -31,6 +41,7 @@ import scipy.io
 from neuro_core.files import atomic_path, write_json_atomic
 
 from .connectivity import Connectivity, load_connectivity
+from .lanes import DEFAULT_PRECISION, ENGINE_PRECISIONS, Lane
 from .params import (
     FS_TO_TVB,
     SimulationParams,
@@ -48,7 +59,8 @@ COMPLETE_MARKER = "_complete.json"
 #: steps per engine call in the fast engine (progress granularity; results do not depend on it)
 FAST_CHUNK_STEPS = 2000
 
-ProgressCallback = Callable[[int, int, float], None]
+ProgressCallback = Callable[[int, int, float], None]  # simulate_region: (iteration, segment, pct of region)
+RegionsProgressCallback = Callable[[int, float], None]  # simulate_regions: (region, pct of that region)
 
 
 def segment_file_name(iteration: int, region: int, segment: int) -> str:
@@ -69,12 +81,17 @@ class RegionSimulationResult:
     raw_format: str
     excitable_tvb_node: int
     mapping: str
+    precision: str | None = None  # fast engine: "fast" / "faithful" (lanes.ENGINE_PRECISIONS); tvb: None
+    lanes: int = 1  # simulations advanced together in the batch that produced this region
+    threads: int = 1
     files: dict[str, int] = field(default_factory=dict)  # file name -> bytes
     seeds: dict[int, int] = field(default_factory=dict)  # iteration -> RandomState seed
     peak_abs_after_transient: dict[int, float] = field(default_factory=dict)  # iteration -> max |y1 - y2|
     steps: int = 0
     wall_time_s: float = 0.0
-    engine_time_s: float = 0.0
+    engine_time_s: float = (
+        0.0  # batched: this region's share (its lanes / all lanes) of the batch's engine time
+    )
     # A short stretch of y1 − y2 at the excitable node just after the transient (first iteration), for plots.
     preview_time_ms: np.ndarray | None = field(default=None, repr=False)
     preview_mv: np.ndarray | None = field(default=None, repr=False)
@@ -98,26 +115,26 @@ class RegionSimulationResult:
         return out
 
 
-def _make_engine(
-    engine: str,
+def _make_tvb_engine(
     connectivity_zip: Path,
-    connectivity: Connectivity,
     a_per_node: np.ndarray,
     mu: float,
     nsig: float,
     params: SimulationParams,
     seed: int,
 ):
-    kwargs = dict(
-        dt=params.dt, seed=seed, conduction_speed=params.conduction_speed, constants=_constants(params)
-    )
-    if engine == "fast":
-        from .engine import FastJansenRitSimulator
-
-        return FastJansenRitSimulator(connectivity, a_per_node, mu, nsig, **kwargs)
     from .tvb_reference import TvbJansenRitSimulator
 
-    return TvbJansenRitSimulator(connectivity_zip, a_per_node, mu, nsig, **kwargs)
+    return TvbJansenRitSimulator(
+        connectivity_zip,
+        a_per_node,
+        mu,
+        nsig,
+        dt=params.dt,
+        seed=seed,
+        conduction_speed=params.conduction_speed,
+        constants=_constants(params),
+    )
 
 
 def _constants(params: SimulationParams):
@@ -168,32 +185,34 @@ class _Decimator:
         self.seen += len(time_ms)
 
 
-def simulate_region(
+def _validate(
     connectivity_zip: Path,
-    region: int,
+    regions: Sequence[int],
     params: SimulationParams,
-    out_dir: Path,
-    *,
-    engine: str = "fast",
-    raw_format: str = "compact",
-    progress: ProgressCallback | None = None,
-) -> RegionSimulationResult:
-    """Simulate cortical region ``region`` for every iteration of ``params`` and write ``out_dir`` (see module doc).
-
-    ``progress(m, k, pct)`` is called after each chunk with the iteration, the segment and the percentage of the
-    total simulated time (0..100). Raises :class:`SimulationParamsError` / ``ConnectivityError`` / ``ValueError``
-    with a clear message on bad input, before anything is written.
-    """
-    t_start = time.perf_counter()
+    engine: str,
+    raw_format: str,
+    precision: str,
+    threads: int,
+) -> tuple[list[int], Connectivity]:
+    """Every argument check, before anything is written; returns the regions as ints and the connectivity."""
     if not isinstance(params, SimulationParams):
         raise SimulationParamsError(f"params must be a SimulationParams, got {type(params).__name__}")
     params.validate()
-    region = check_region(region, params.n_fs_regions)
+    if isinstance(regions, (int, np.integer)) or not isinstance(regions, Sequence):
+        raise SimulationParamsError(f"regions must be a sequence of region ids, got {regions!r}")
+    checked = [check_region(r, params.n_fs_regions) for r in regions]
+    if not checked:
+        raise SimulationParamsError("regions is empty: expected at least one region id")
+    if len(set(checked)) != len(checked):
+        raise SimulationParamsError(f"regions {list(regions)} has duplicates")
     if engine not in ENGINES:
         raise ValueError(f"engine {engine!r} is invalid: expected one of {ENGINES}")
     if raw_format not in RAW_FORMATS:
         raise ValueError(f"raw_format {raw_format!r} is invalid: expected one of {RAW_FORMATS}")
-    connectivity_zip = Path(connectivity_zip)
+    if precision not in ENGINE_PRECISIONS:
+        raise ValueError(f"precision {precision!r} is invalid: expected one of {ENGINE_PRECISIONS}")
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+        raise ValueError(f"threads={threads!r} is invalid: expected an integer ≥ 1")
     connectivity = load_connectivity(connectivity_zip)
     n = connectivity.n_nodes
     needed = max(int(FS_TO_TVB.max()), params.n_fs_regions - 1) + 1
@@ -202,88 +221,84 @@ def simulate_region(
             f"connectivity {connectivity_zip} has {n} nodes, expected ≥ {needed} (the fs → TVB mapping of "
             f"{params.n_fs_regions} regions uses TVB nodes up to {needed - 1})"
         )
-    excitable = excitable_tvb_node(region, params)
-    columns = FS_TO_TVB[: params.n_fs_regions]
+    return checked, connectivity
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    _clear_previous_output(out_dir, region)
 
-    result = RegionSimulationResult(
-        region=region,
-        out_dir=str(out_dir),
-        engine=engine,
-        raw_format=raw_format,
-        excitable_tvb_node=excitable,
-        mapping="faithful (TVB node r)" if params.faithful_remap else "fs_to_tvb (TVB node FS_TO_TVB[r])",
-    )
-    a_per_node = a_vector(n, excitable, params)
-    total_steps_all = params.total_steps * len(params.iterations)
-    done_steps = 0
-    steps_per_segment = params.steps_per_segment
-    for m in params.iterations:
-        seed = iteration_seed(params, region, m)
-        result.seeds[m] = seed
-        sim = _make_engine(
-            engine,
-            connectivity_zip,
-            connectivity,
-            a_per_node,
-            params.mu[m],
-            noise_nsig(params, m),
-            params,
-            seed,
+class _LaneOutput:
+    """What one simulation (region r, iteration m) accumulates: compact rows or the current segment, peak."""
+
+    def __init__(
+        self, region: int, iteration: int, params: SimulationParams, columns: np.ndarray, n: int, fmt: str
+    ):
+        self.region, self.iteration = region, iteration
+        self.decimator = _Decimator(params, columns) if fmt == "compact" else None
+        self.segment = (
+            np.empty((params.steps_per_segment, n), dtype=np.float32) if fmt == "original" else None
         )
-        decimator = _Decimator(params, columns) if raw_format == "compact" else None
-        peak = 0.0
-        seg_buffer = np.empty((steps_per_segment, n), dtype=np.float32)
-        for k in range(params.n_segments):
-            chunk = FAST_CHUNK_STEPS if engine == "fast" else steps_per_segment
-            time_ms = np.empty(steps_per_segment)
-            for lo in range(0, steps_per_segment, chunk):
-                hi = min(lo + chunk, steps_per_segment)
-                t0 = time.perf_counter()
-                t_chunk, _ = sim.run(hi - lo, out=seg_buffer[lo:hi])
-                result.engine_time_s += time.perf_counter() - t0
-                time_ms[lo:hi] = t_chunk
-                done_steps += hi - lo
-                if progress is not None:
-                    progress(m, k, 100.0 * done_steps / total_steps_all)
-            first_global = k * steps_per_segment
-            after = max(0, params.transient_samples - first_global)
-            if after < steps_per_segment:
-                peak = max(peak, float(np.max(np.abs(seg_buffer[after:]))))
-                if result.preview_mv is None:
-                    stop = after + round(PREVIEW_MS / params.dt)
-                    result.preview_time_ms = time_ms[after:stop].copy()
-                    result.preview_mv = seg_buffer[after:stop, excitable].astype(np.float64)
-            if decimator is not None:
-                decimator.add(time_ms, seg_buffer)
-            else:
-                name = segment_file_name(m, region, k)
-                result.files[name] = _savemat_atomic(
-                    out_dir / name, {"time": time_ms, "data": seg_buffer, "A": a_per_node}
-                )
-        result.steps += params.total_steps
-        result.peak_abs_after_transient[m] = peak
-        if decimator is not None:
-            if decimator.filled != params.n_decimated:
-                raise RuntimeError(
-                    f"decimation produced {decimator.filled} rows, expected {params.n_decimated}"
-                )
-            name = compact_file_name(m, region)
-            result.files[name] = _savemat_atomic(
-                out_dir / name, {"all_data": decimator.all_data, "all_time": decimator.all_time}
-            )
-        del sim
-    result.wall_time_s = time.perf_counter() - t_start
+        self.peak = 0.0
+
+
+def _track(
+    out: _LaneOutput,
+    result: RegionSimulationResult,
+    params: SimulationParams,
+    k: int,
+    first: int,
+    time_ms: np.ndarray,
+    data: np.ndarray,
+) -> None:
+    """Peak |y1 − y2| after the transient, and the preview, from rows ``first ..`` of one lane's segment k.
+
+    The preview is what simulate_region always took: iteration ``iterations[0]``, the excitable node, from the
+    first sample after the transient for PREVIEW_MS, cut at the end of that sample's segment."""
+    start = k * params.steps_per_segment + first  # global index of data[0]
+    after = max(0, params.transient_samples - start)
+    if after >= len(time_ms):
+        return
+    out.peak = max(out.peak, float(np.max(np.abs(data[after:]))))
+    if out.iteration != params.iterations[0]:
+        return
+    preview_segment = params.transient_samples // params.steps_per_segment
+    n_preview = round(PREVIEW_MS / params.dt)
+    have = 0 if result.preview_mv is None else len(result.preview_mv)
+    if k != preview_segment or have >= n_preview:
+        return
+    piece_t = time_ms[after : after + n_preview - have]
+    piece_y = data[after : after + n_preview - have, result.excitable_tvb_node].astype(np.float64)
+    if result.preview_mv is None:
+        result.preview_time_ms, result.preview_mv = piece_t.copy(), piece_y
+    else:
+        result.preview_time_ms = np.concatenate([result.preview_time_ms, piece_t])
+        result.preview_mv = np.concatenate([result.preview_mv, piece_y])
+
+
+def _save_segment(out: _LaneOutput, result: RegionSimulationResult, k: int, time_ms, a_per_node) -> None:
+    name = segment_file_name(out.iteration, out.region, k)
+    result.files[name] = _savemat_atomic(
+        Path(result.out_dir) / name, {"time": time_ms, "data": out.segment, "A": a_per_node}
+    )
+
+
+def _save_compact(out: _LaneOutput, result: RegionSimulationResult, params: SimulationParams) -> None:
+    decimator = out.decimator
+    if decimator.filled != params.n_decimated:
+        raise RuntimeError(f"decimation produced {decimator.filled} rows, expected {params.n_decimated}")
+    name = compact_file_name(out.iteration, out.region)
+    result.files[name] = _savemat_atomic(
+        Path(result.out_dir) / name, {"all_data": decimator.all_data, "all_time": decimator.all_time}
+    )
+    out.decimator = None  # frees the lane's rows before the next file is written
+
+
+def _write_marker(result: RegionSimulationResult, params: SimulationParams) -> None:
     marker = {
-        "region": region,
+        "region": result.region,
         "complete": True,
-        "engine": engine,
-        "raw_format": raw_format,
+        "engine": result.engine,
+        "precision": result.precision,
+        "raw_format": result.raw_format,
         "params": params.to_dict(),
-        "excitable_tvb_node": excitable,
+        "excitable_tvb_node": result.excitable_tvb_node,
         "mapping": result.mapping,
         "fs_to_tvb_remapped": {
             str(c): int(FS_TO_TVB[c]) for c in np.flatnonzero(np.arange(len(FS_TO_TVB)) != FS_TO_TVB)
@@ -291,11 +306,248 @@ def simulate_region(
         "files": [{"name": k, "bytes": v} for k, v in result.files.items()],
         "seeds": {str(k): v for k, v in result.seeds.items()},
         "peak_abs_after_transient": {str(k): v for k, v in result.peak_abs_after_transient.items()},
+        "lanes": result.lanes,
+        "threads": result.threads,
         "ms_per_step": result.ms_per_step,
         "wall_time_s": result.wall_time_s,
     }
-    write_json_atomic(out_dir / COMPLETE_MARKER, marker)
-    return result
+    write_json_atomic(Path(result.out_dir) / COMPLETE_MARKER, marker)
+
+
+#: on_chunk(region, iteration, segment, pct of the region) after each engine chunk
+_ChunkCallback = Callable[[int, int, int, float], None]
+
+
+def _run_batch(
+    sim,
+    outputs: list[_LaneOutput],
+    params: SimulationParams,
+    results: dict[int, RegionSimulationResult],
+    a_vectors: dict[int, np.ndarray],
+    on_chunk: _ChunkCallback | None,
+) -> float:
+    """Advance ``sim`` (its lanes = ``outputs``) through all segments, feeding each lane's output; engine seconds.
+
+    Every engine fills (steps, n, lanes) float32 chunks (the tvb engine: one lane, one segment per call)."""
+    n = sim.n_nodes
+    steps_per_segment = params.steps_per_segment
+    chunk = (
+        min(FAST_CHUNK_STEPS, steps_per_segment)
+        if len(outputs) > 1 or sim.engine == "fast"
+        else steps_per_segment
+    )
+    buffer = np.empty((chunk, n, len(outputs)), dtype=np.float32)
+    engine_time = 0.0
+    done = 0
+    for k in range(params.n_segments):
+        time_ms = np.empty(steps_per_segment)
+        for lo in range(0, steps_per_segment, chunk):
+            hi = min(lo + chunk, steps_per_segment)
+            view = buffer[: hi - lo]
+            t0 = time.perf_counter()
+            t_chunk, _ = sim.run(hi - lo, out=view)
+            engine_time += time.perf_counter() - t0
+            time_ms[lo:hi] = t_chunk
+            for lane, out in enumerate(outputs):
+                data = view[:, :, lane]
+                _track(out, results[out.region], params, k, lo, t_chunk, data)
+                if out.segment is not None:
+                    out.segment[lo:hi] = data
+                else:
+                    out.decimator.add(t_chunk, data)
+            done += hi - lo
+            if on_chunk is not None:
+                pct = 100.0 * done / params.total_steps
+                for out in outputs:
+                    on_chunk(out.region, out.iteration, k, pct)
+        for out in outputs:
+            if out.segment is not None:
+                _save_segment(out, results[out.region], k, time_ms, a_vectors[out.region])
+    for out in outputs:
+        results[out.region].peak_abs_after_transient[out.iteration] = out.peak
+        if out.decimator is not None:
+            _save_compact(out, results[out.region], params)
+    return engine_time
+
+
+class _TvbLane:
+    """Stock tvb-library simulator behind the lanes interface (one lane)."""
+
+    engine = "tvb"
+
+    def __init__(self, tvb_sim) -> None:
+        self._sim = tvb_sim
+        self.n_nodes = tvb_sim.n_nodes
+
+    def run(self, n_steps: int, out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        time_ms, _ = self._sim.run(n_steps, out=out[:, :, 0])
+        return time_ms, out
+
+
+def _simulate(
+    connectivity_zip: Path,
+    regions: Sequence[int],
+    params: SimulationParams,
+    out_dirs: Mapping[int, Path],
+    engine: str,
+    raw_format: str,
+    precision: str,
+    threads: int,
+    on_chunk: _ChunkCallback | None,
+) -> dict[int, RegionSimulationResult]:
+    """The work of :func:`simulate_regions` (see there)."""
+    t_start = time.perf_counter()
+    connectivity_zip = Path(connectivity_zip)
+    regions, connectivity = _validate(
+        connectivity_zip, regions, params, engine, raw_format, precision, threads
+    )
+    if not isinstance(out_dirs, Mapping) or any(r not in out_dirs for r in regions):
+        raise ValueError(f"out_dirs must map every region of {regions} to a directory")
+    n = connectivity.n_nodes
+    columns = FS_TO_TVB[: params.n_fs_regions]
+    n_lanes = len(regions) * len(params.iterations)
+    results: dict[int, RegionSimulationResult] = {}
+    a_vectors: dict[int, np.ndarray] = {}
+    for r in regions:
+        out_dir = Path(out_dirs[r])
+        out_dir.mkdir(parents=True, exist_ok=True)
+        _clear_previous_output(out_dir, r)
+        excitable = excitable_tvb_node(r, params)
+        a_vectors[r] = a_vector(n, excitable, params)
+        results[r] = RegionSimulationResult(
+            region=r,
+            out_dir=str(out_dir),
+            engine=engine,
+            raw_format=raw_format,
+            excitable_tvb_node=excitable,
+            mapping="faithful (TVB node r)" if params.faithful_remap else "fs_to_tvb (TVB node FS_TO_TVB[r])",
+            precision=precision if engine == "fast" else None,
+            lanes=n_lanes if engine == "fast" else 1,
+            threads=int(threads) if engine == "fast" else 1,
+            seeds={m: iteration_seed(params, r, m) for m in params.iterations},
+        )
+
+    if engine == "fast":
+        from .lanes import LanesSimulator
+
+        # lane order: region, then iteration; a lane's output does not depend on the others
+        pairs = [(r, m) for r in regions for m in params.iterations]
+        lanes = [
+            Lane(a_vectors[r], params.mu[m], noise_nsig(params, m), results[r].seeds[m]) for r, m in pairs
+        ]
+        sim = LanesSimulator(
+            connectivity,
+            lanes,
+            dt=params.dt,
+            conduction_speed=params.conduction_speed,
+            constants=_constants(params),
+            precision=precision,
+            threads=threads,
+        )
+        sim.engine = "fast"
+        outputs = [_LaneOutput(r, m, params, columns, n, raw_format) for r, m in pairs]
+        engine_time = _run_batch(sim, outputs, params, results, a_vectors, on_chunk)
+        for r in regions:  # each region's share of the batch
+            results[r].engine_time_s = engine_time * len(params.iterations) / n_lanes
+        del sim
+    else:
+        for r in regions:
+            for m in params.iterations:
+                tvb = _make_tvb_engine(
+                    connectivity_zip,
+                    a_vectors[r],
+                    params.mu[m],
+                    noise_nsig(params, m),
+                    params,
+                    results[r].seeds[m],
+                )
+                out = _LaneOutput(r, m, params, columns, n, raw_format)
+                results[r].engine_time_s += _run_batch(
+                    _TvbLane(tvb), [out], params, results, a_vectors, on_chunk
+                )
+    for r in regions:
+        result = results[r]
+        result.steps = params.total_steps * len(params.iterations)
+        result.files = dict(sorted(result.files.items(), key=lambda kv: _file_order(kv[0])))
+        result.wall_time_s = time.perf_counter() - t_start
+        _write_marker(result, params)
+    return results
+
+
+def _file_order(name: str) -> tuple[int, int]:
+    """simulate_region's file order: by iteration, then segment."""
+    match = re.match(r"mean_iter_(\d+)_a_iter_\d+_(\d+|ds)\.mat$", name)
+    return (int(match[1]), -1 if match[2] == "ds" else int(match[2])) if match else (1 << 30, 0)
+
+
+def simulate_regions(
+    connectivity_zip: Path,
+    regions: Sequence[int],
+    params: SimulationParams,
+    out_dirs: Mapping[int, Path],
+    *,
+    engine: str = "fast",
+    raw_format: str = "compact",
+    precision: str = DEFAULT_PRECISION,
+    threads: int = 1,
+    progress: RegionsProgressCallback | None = None,
+) -> dict[int, RegionSimulationResult]:
+    """Simulate every iteration of every region in ``regions``; write each region's ``out_dirs[r]``.
+
+    Engine "fast": all (region, iteration) simulations are the lanes of one lock-step batch
+    (:class:`.lanes.LanesSimulator`, ``precision`` "fast" or "faithful", ``threads`` numba threads); each
+    lane's output is bitwise what it would be alone. Engine "tvb": stock tvb-library, one simulation after
+    the other. Each directory gets exactly what :func:`simulate_region` writes (module docstring; a previous
+    run's partial output is removed first; ``_complete.json`` last). ``progress(region, pct)`` is called after
+    each engine chunk with the percentage of that region's simulated time (0..100). Memory: see the module
+    docstring (compact: ≈ 400 MB per lane in the original configuration). Bad input raises
+    :class:`SimulationParamsError` / ``ConnectivityError`` / ``ValueError`` before anything is written.
+    """
+    seen: dict[int, float] = {}
+
+    def on_chunk(region: int, iteration: int, segment: int, pct: float) -> None:
+        if progress is not None and seen.get(region) != pct:  # once per region and chunk
+            seen[region] = pct
+            progress(region, pct)
+
+    return _simulate(
+        connectivity_zip, regions, params, out_dirs, engine, raw_format, precision, threads, on_chunk
+    )
+
+
+def simulate_region(
+    connectivity_zip: Path,
+    region: int,
+    params: SimulationParams,
+    out_dir: Path,
+    *,
+    engine: str = "fast",
+    raw_format: str = "compact",
+    precision: str = DEFAULT_PRECISION,
+    threads: int = 1,
+    progress: ProgressCallback | None = None,
+) -> RegionSimulationResult:
+    """Simulate cortical region ``region`` for every iteration of ``params`` and write ``out_dir`` (module doc).
+
+    The one-region call of :func:`simulate_regions` (engine "fast": the iterations are the lanes of one batch).
+    ``progress(m, k, pct)`` is called after each chunk with the iteration, the segment and the percentage of the
+    region's simulated time (0..100); with lanes all iterations advance together, so it is called for each
+    iteration with the same pct. Raises :class:`SimulationParamsError` / ``ConnectivityError`` / ``ValueError``
+    with a clear message on bad input, before anything is written.
+    """
+    on_chunk = None if progress is None else (lambda r, m, k, pct: progress(m, k, pct))
+    results = _simulate(
+        connectivity_zip,
+        [region],
+        params,
+        {region: out_dir},
+        engine,
+        raw_format,
+        precision,
+        threads,
+        on_chunk,
+    )
+    return next(iter(results.values()))
 
 
 def is_complete(out_dir: Path) -> bool:

@@ -19,6 +19,7 @@ from deepsif_assets.simulation import (
     excitable_tvb_node,
     is_complete,
     simulate_region,
+    simulate_regions,
 )
 from deepsif_assets.simulation.engine import PARITY_ATOL, PARITY_RTOL
 
@@ -145,33 +146,38 @@ def test_per_region_seed_policy_records_distinct_seeds(connectivity_998, tmp_pat
 
 
 def test_crash_recovery_cleans_partial_output_and_redoes(connectivity_998, tmp_path, both_formats):
-    params, _, compact, _ = both_formats
+    params, original, _, _ = both_formats
     out_dir = tmp_path / "a7"
     out_dir.mkdir()
 
     class Killed(Exception):
         pass
 
-    def die_in_second_iteration(m, k, pct):
-        if m == 2:
+    def die_in_second_segment(m, k, pct):
+        if k == 1:
             raise Killed
 
+    # the iterations run as lanes (all advance together): a kill in segment 1 leaves every segment-0 file
     with pytest.raises(Killed):
-        simulate_region(connectivity_998, REGION, params, out_dir, progress=die_in_second_iteration)
+        simulate_region(
+            connectivity_998, REGION, params, out_dir, raw_format="original", progress=die_in_second_segment
+        )
     assert not is_complete(out_dir)
-    assert (out_dir / f"mean_iter_0_a_iter_{REGION}_ds.mat").exists()  # partial output, no marker
-    # debris of a kill -9 in the middle of an atomic write, and an unrelated file
-    (out_dir / f".mean_iter_2_a_iter_{REGION}_ds.mat.abc123.tmp").write_bytes(b"half")
+    for m in params.iterations:
+        assert (out_dir / f"mean_iter_{m}_a_iter_{REGION}_0.mat").exists()  # partial output, no marker
+        assert not (out_dir / f"mean_iter_{m}_a_iter_{REGION}_1.mat").exists()
+    # debris of a kill -9 in the middle of an atomic write, a stale compact file, and an unrelated file
+    (out_dir / f".mean_iter_2_a_iter_{REGION}_1.mat.abc123.tmp").write_bytes(b"half")
     (out_dir / f"mean_iter_2_a_iter_{REGION}_ds.mat").write_bytes(b"corrupt")
     (out_dir / "notes.txt").write_text("keep me")
 
-    simulate_region(connectivity_998, REGION, params, out_dir)
+    simulate_region(connectivity_998, REGION, params, out_dir, raw_format="original")
     assert is_complete(out_dir)
-    assert sorted(p.name for p in out_dir.iterdir()) == sorted([*compact.files, COMPLETE_MARKER, "notes.txt"])
-    for name in compact.files:
-        assert np.array_equal(
-            _load(out_dir / name)["all_data"], _load(Path(compact.out_dir) / name)["all_data"]
-        )
+    assert sorted(p.name for p in out_dir.iterdir()) == sorted(
+        [*original.files, COMPLETE_MARKER, "notes.txt"]
+    )
+    for name in original.files:
+        assert np.array_equal(_load(out_dir / name)["data"], _load(Path(original.out_dir) / name)["data"])
 
 
 def test_tvb_engine_through_simulate_region_matches_fast(connectivity_998, tmp_path):
@@ -188,6 +194,45 @@ def test_tvb_engine_through_simulate_region_matches_fast(connectivity_998, tmp_p
         assert np.array_equal(a["time"], b["time"]) and np.array_equal(a["A"], b["A"])
         diff = np.abs(a["data"].astype(np.float64) - b["data"])
         assert np.all(diff <= PARITY_RTOL * np.abs(b["data"].astype(np.float64)) + PARITY_ATOL)
+
+
+def test_simulate_regions_equals_one_region_at_a_time(connectivity_998, tmp_path, both_formats):
+    params, _, compact, _ = both_formats
+    events: list[tuple[int, float]] = []
+    dirs = {REGION: tmp_path / "a7", 300: tmp_path / "a300"}
+    results = simulate_regions(
+        connectivity_998, [300, REGION], params, dirs, progress=lambda r, pct: events.append((r, pct))
+    )
+    alone = simulate_region(connectivity_998, 300, params, tmp_path / "alone300")
+    assert sorted(results) == [REGION, 300]
+    for region, reference in ((REGION, compact), (300, alone)):
+        result = results[region]
+        assert (
+            result.lanes == 4 and reference.lanes == 2 and result.precision == reference.precision == "fast"
+        )
+        assert list(result.files) == list(reference.files)
+        for name in result.files:  # a lane's output does not depend on the batch it ran in
+            a, b = _load(dirs[region] / name), _load(Path(reference.out_dir) / name)
+            assert np.array_equal(a["all_data"], b["all_data"]) and np.array_equal(
+                a["all_time"], b["all_time"]
+            )
+        marker = json.loads((dirs[region] / COMPLETE_MARKER).read_text())
+        assert marker["precision"] == "fast" and marker["lanes"] == 4 and marker["region"] == region
+        assert result.peak_abs_after_transient == reference.peak_abs_after_transient
+        assert np.array_equal(result.preview_mv, reference.preview_mv)
+        pcts = [pct for r, pct in events if r == region]
+        assert pcts == sorted(pcts) and pcts[-1] == pytest.approx(100.0) and len(pcts) == len(set(pcts))
+    assert not np.array_equal(
+        _load(dirs[300] / "mean_iter_0_a_iter_300_ds.mat")["all_data"],
+        _load(dirs[REGION] / f"mean_iter_0_a_iter_{REGION}_ds.mat")["all_data"],
+    )
+
+
+def test_faithful_precision_is_recorded(connectivity_998, tmp_path):
+    params = SimulationParams(**{**SHORT, "iterations": (1,)})
+    result = simulate_region(connectivity_998, 3, params, tmp_path, precision="faithful")
+    assert result.precision == "faithful"
+    assert json.loads((tmp_path / COMPLETE_MARKER).read_text())["precision"] == "faithful"
 
 
 # --- bad inputs: one clear error, nothing written -------------------------------------------------------------
@@ -273,7 +318,13 @@ def test_bad_params(kwargs, field):
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "message"), [({"engine": "gpu"}, "engine"), ({"raw_format": "hdf5"}, "raw_format")]
+    ("kwargs", "message"),
+    [
+        ({"engine": "gpu"}, "engine"),
+        ({"raw_format": "hdf5"}, "raw_format"),
+        ({"precision": "half"}, "precision"),
+        ({"threads": 0}, "threads"),
+    ],
 )
 def test_bad_engine_or_format(connectivity_998, tmp_path, kwargs, message):
     with pytest.raises(ValueError, match=message):

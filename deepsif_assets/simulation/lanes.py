@@ -1,0 +1,662 @@
+"""Lock-step lanes: K independent JansenRit simulations on one connectome advanced together (NumPy + numba).
+
+Each lane is one simulation (one region's iteration: its own A vector, mu, noise amplitude and seed) with exactly
+the numerics of :mod:`.engine`'s description (TVB 2.10: random initial history drawn first, Heun stochastic,
+additive noise on y4 from one legacy ``normal(size=(6, n, 1))`` per step). What lanes share is the work:
+
+* **layout, lanes innermost** — every per-node array is ``(…, n, K)`` flattened to ``n·K`` (lane fastest), so
+  the node update is one vectorised loop over ``n·K`` contiguous values. The ring buffer is node-major, then
+  slot, then lane: node j owns ``2·H_j + B − 1`` slots of K values, ``H_j`` = (largest delay of j's outgoing
+  edges) + B + 1 (connectivity_998: about half of what one global horizon would need). Every value is stored
+  twice (slot h and h + H_j, plus an overhang of B − 1), so a read never needs a modulo. Only plain NumPy arrays
+  enter the compiled loop (a GPU back-end could keep the same layout).
+* **blocks of B steps** — every delay of connectivity_998 is ≥ 3 steps at dt 0.5, so the coupling of the next
+  B = min(smallest delay + 1, 4) steps only reads states from before them: one pass over the 35,730 edges (CSR by
+  target, ascending source within a target, the single-lane engine's summation order) gathers B steps at once,
+  each edge reading B·K contiguous ring values. The B + 1 spare slots per node mean that what a chunk of nodes
+  writes during a block is never a slot another chunk still reads for it: with ``threads`` > 1 the node chunks
+  run on numba threads with one barrier per block.
+* **one random stream per distinct seed** — lanes with the same seed (seed policy ``fixed``: every lane) consume
+  the identical legacy stream: same uniform initial history, same per-step standard normals (each lane scales
+  them by its own noise amplitude). The stream is replayed once per step for all of them
+  (:func:`.legacy_rng.legacy_normals`); lanes with distinct seeds replay one stream each (≈ 16 µs per stream
+  and step).
+* **vectorised exp** (``precision="fast"``, the default) — the four sigmoid ``exp`` evaluations per value and
+  step use :func:`_exp_fast` (Cody–Waite reduction by ln 2, degree-13 Taylor polynomial by Estrin's scheme with
+  FMAs, 2^k built from the integer bits; all of it vectorises with AVX2) inside one loop over the values,
+  instead of one libm call at a time; with DeepSIF's constants (a_1 = 4·a_3) the two y0 sigmoids share one exp:
+  exp(r(v0 − a_1Jy0)) = exp(r(v0 − a_3Jy0))⁴ · exp(−3rv0). Accuracy: :data:`FAST_EXP_MAX_ULP`; the results
+  differ from libm's in the last bits only, and the parity with stock tvb-library (which itself uses NumPy's
+  SIMD exp) holds with :mod:`.engine`'s tolerance (tests; whole 10-s segment in the benchmark).
+  ``precision="faithful"`` calls libm ``exp`` in the single-lane engine's loops: bit for bit its output.
+
+Per lane the operations and their order are independent of K, of the other lanes in the batch and of the number
+of threads (no sum runs across lanes; per target the coupling terms are added in ascending source order in every
+partition), so a lane's output is bitwise the same whatever batch it runs in (tests).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.extending import intrinsic
+
+from .connectivity import Connectivity
+from .engine import JR_STATE_RANGES, JansenRitConstants, coupling_pre
+from .legacy_rng import legacy_normals, state_from_random_state
+
+#: ``precision`` options: "fast" (vectorised exp, default) or "faithful" (libm exp, bitwise the old engine)
+ENGINE_PRECISIONS = ("fast", "faithful")
+DEFAULT_PRECISION = "fast"
+#: most steps whose coupling is gathered in one pass over the edges (also bounded by the smallest delay + 1)
+BLOCK_MAX = 4
+#: values (node·lane) per tile of the node update
+TILE = 512
+#: measured bound of :func:`_exp_fast` vs a long-double reference over its whole range (tests)
+FAST_EXP_MAX_ULP = 1.5  # measured maximum 1.03 ulp
+
+# Cody–Waite: ln 2 split so that k·_LN2_HI is exact for |k| < 2**21 (the low 21 bits of _LN2_HI are zero)
+_LOG2E = 1.4426950408889634
+_LN2_HI = 6.93147180369123816490e-01
+_LN2_LO = 1.90821492927058770002e-10
+# adding 1.5·2**52 rounds to an integer that then sits in the low mantissa bits (no float → int conversion,
+# which AVX2 lacks for 64-bit integers)
+_SHIFT = 6755399441055744.0
+# |x| ≤ 708: 2**k stays a normal number and exp(x) finite; beyond, the sigmoids are 0 or 2·nu_max to the last bit
+_EXP_CLAMP = 708.0
+# 1/k! for k = 2..13 (degree 13: truncation < 5e-18 relative for |r| ≤ ln2/2)
+_C = tuple(1.0 / math.factorial(k) for k in range(2, 14))
+_C2, _C3, _C4, _C5, _C6, _C7, _C8, _C9, _C10, _C11, _C12, _C13 = _C
+
+
+@intrinsic
+def _float_bits(typingctx, value):
+    """Reinterpret a float64 as int64 (a bitcast; vectorises)."""
+    if value != types.float64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return types.int64(types.float64), codegen
+
+
+@intrinsic
+def _bits_float(typingctx, value):
+    """Reinterpret an int64 as float64."""
+    if value != types.int64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return types.float64(types.int64), codegen
+
+
+@intrinsic
+def _fma(typingctx, a, b, c):
+    """a·b + c rounded once (llvm.fma: one vfmadd with FMA hardware, vectorises; exact fallback without)."""
+    if not (a == b == c == types.float64):
+        return None
+
+    def codegen(context, builder, signature, args):
+        f64 = ir.DoubleType()
+        fn = builder.module.declare_intrinsic("llvm.fma", [f64], ir.FunctionType(f64, [f64, f64, f64]))
+        return builder.call(fn, args)
+
+    return types.float64(types.float64, types.float64, types.float64), codegen
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _exp_fast(x):
+    """exp(x) within FAST_EXP_MAX_ULP for |x| ≤ 708; clamped beyond (no inf, no NaN for finite x)."""
+    x = min(max(x, -_EXP_CLAMP), _EXP_CLAMP)
+    kd = x * _LOG2E + _SHIFT
+    k = kd - _SHIFT  # the integer nearest x·log2(e), as a double
+    r = (x - k * _LN2_HI) - k * _LN2_LO
+    # q(r) = Σ r^(i−2)/i!, i = 2..13, by Estrin's scheme with FMAs (a short dependency chain: the loops that
+    # call this are latency-bound otherwise)
+    r2 = r * r
+    r4 = r2 * r2
+    a0 = _fma(_C3, r, _C2)
+    a1 = _fma(_C5, r, _C4)
+    a2 = _fma(_C7, r, _C6)
+    a3 = _fma(_C9, r, _C8)
+    a4 = _fma(_C11, r, _C10)
+    a5 = _fma(_C13, r, _C12)
+    b0 = _fma(a1, r2, a0)
+    b1 = _fma(a3, r2, a2)
+    b2 = _fma(a5, r2, a4)
+    q = _fma(_fma(b2, r4, b1), r4, b0)
+    p = 1.0 + _fma(r2, q, r)
+    # low bits of kd are 2**51 + k; (k + 1023) << 52 is the exponent field of 2**k (|k| ≤ 1022)
+    scale = _bits_float((_float_bits(kd) + 1023) << 52)
+    return p * scale
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def exp_fast_array(x: np.ndarray) -> np.ndarray:
+    """Vectorised :func:`_exp_fast` over a 1-D float64 array (for tests and callers outside the kernel)."""
+    out = np.empty_like(x)
+    for i in range(x.shape[0]):
+        out[i] = _exp_fast(x[i])
+    return out
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _exp_pass(values, lo, hi, fast):
+    if fast:
+        for i in range(lo, hi):
+            values[i] = _exp_fast(values[i])
+    else:
+        # a tight loop of independent libm calls, as the single-lane engine (same bits as TVB's numba dfun)
+        for i in range(lo, hi):
+            values[i] = math.exp(values[i])
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _sigmoid_pass(values, lo, hi, two_nu_max):
+    # its own loop (one array) so that the divisions are vectorised
+    for i in range(lo, hi):
+        values[i] = two_nu_max / (1.0 + values[i])
+
+
+#: exp modes of the kernel: libm (faithful), fast, fast with one exp for both y0 sigmoids
+_MODE_LIBM, _MODE_FAST, _MODE_FUSED = 0, 1, 2
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _y0_sigmoids(y0, sig01, sig03, lo, hi, k):
+    """sig01 = S(a_1·J·y0), sig03 = S(a_3·J·y0) for values lo..hi with libm exp (faithful path, one array per loop),
+    S(v) = 2·nu_max / (1 + exp(r(v0 − v)))."""
+    nu_max, r, v0, a_1, a_3, J = k[0], k[1], k[2], k[4], k[6], k[10]
+    two_nu_max = 2.0 * nu_max
+    for i in range(lo, hi):
+        sig01[i] = r * (v0 - (a_1 * J * y0[i]))
+    for i in range(lo, hi):
+        sig03[i] = r * (v0 - (a_3 * J * y0[i]))
+    _exp_pass(sig01, lo, hi, False)
+    _exp_pass(sig03, lo, hi, False)
+    _sigmoid_pass(sig01, lo, hi, two_nu_max)
+    _sigmoid_pass(sig03, lo, hi, two_nu_max)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _y0_sigmoids_fast(y0, k, fused, e_fused):
+    """(S(a_1·J·y0), S(a_3·J·y0)) with the vectorised exp. ``fused`` (a_1 = 4·a_3): exp(r(v0 − a_1Jy0)) =
+    e⁴·exp(−3rv0) with e = exp(r(v0 − a_3Jy0)) — one exp instead of two, two more roundings (the last bits)."""
+    nu_max, r, v0, a_1, a_3, J = k[0], k[1], k[2], k[4], k[6], k[10]
+    two_nu_max = 2.0 * nu_max
+    e3 = _exp_fast(r * (v0 - (a_3 * J * y0)))
+    if fused:
+        e3_sq = e3 * e3
+        e1 = (e3_sq * e3_sq) * e_fused
+    else:
+        e1 = _exp_fast(r * (v0 - (a_1 * J * y0)))
+    return two_nu_max / (1.0 + e1), two_nu_max / (1.0 + e3)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _replay_noise(keys, pos, gauss, zraw, n_block, n):
+    # each step's normal(size=(6, n, 1)) draw of every distinct stream; only row 4 (y4) carries noise
+    for b in range(n_block):
+        for s in range(keys.shape[0]):
+            legacy_normals(keys[s], pos[s], gauss[s], 6 * n, 4 * n, 5 * n, zraw[b, s * n : (s + 1) * n])
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _ring_bases(first, node_off, node_h, rot):
+    # ring position of time first − 1 of every node (in its mirrored half): time first − 1 − d + b at rot − d + b
+    for j in range(node_h.shape[0]):
+        h_j = node_h[j]
+        rot[j] = node_off[j] + (first - 1) % h_j + h_j
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _chunk_gather(c, n_block, n_lanes, ca, rot, ring, chunk_nodes, t_ptr, e_src, e_delay, e_weight, blk, acc):
+    """Coupling of chunk c's targets for the ``n_block`` steps of a block, in one pass over their edges.
+
+    blk[b, i·K + l] = a · Σ_j w_ij · pre_j(first + b − 1 − d_ij) of lane l, the terms of a target added in
+    ascending source order j (a row-wise sparse sum, as the single-lane engine), for b < B ≤ smallest delay + 1:
+    every value read was stored before the block. An edge's B·K values are contiguous in the ring (one vectorised
+    run per edge, accumulated in the chunk's row ``acc``).
+    """
+    nk = np.uint64(n_lanes)
+    run = np.uint64(n_block * n_lanes)
+    for i in range(np.uint64(chunk_nodes[c]), np.uint64(chunk_nodes[c + 1])):
+        for q in range(run):
+            acc[q] = 0.0
+        for e in range(t_ptr[i], t_ptr[i + 1]):
+            # unsigned indices and slices: numba then emits no negative-index handling per load
+            src = np.uint64(rot[e_src[e]] - e_delay[e]) * nk
+            w = e_weight[e]
+            values = ring[src : src + run]
+            for q in range(run):
+                acc[q] += w * values[q]
+        for b in range(n_block):
+            row = blk[b, i * nk : (i + np.uint64(1)) * nk]
+            part = acc[b * n_lanes : (b + 1) * n_lanes]
+            if ca == 1.0:
+                for lane in range(n_lanes):
+                    row[lane] = part[lane]
+            else:
+                for lane in range(n_lanes):
+                    row[lane] = ca * part[lane]
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _heun_fast(lo, hi, x, s12, A, mu, cpl_row, zs, gain, k, dt, fused, e_fused, out_row):
+    """One Heun step of the values lo..hi as ONE vectorised loop (vectorised exp; ``fused``: one exp for both
+    y0 sigmoids, see :func:`_y0_sigmoids_fast`). Same expressions, in the same order, as the faithful path."""
+    nu_max, r, v0 = k[0], k[1], k[2]
+    two_nu_max = 2.0 * nu_max
+    a, a_2, a_4, b, B, J = k[3], k[5], k[7], k[8], k[9], k[10]
+    a_sq, b_sq = a**2, b**2
+    x0, x1, x2, x3, x4, x5 = x[0], x[1], x[2], x[3], x[4], x[5]
+    for i in range(lo, hi):
+        y0, y1, y2, y3, y4, y5 = x0[i], x1[i], x2[i], x3[i], x4[i], x5[i]
+        z = zs[i] * gain[i]  # zs = sqrt(dt)·normal: TVB's sqrt(dt)·z·gain, same rounding
+        c = cpl_row[i]
+        aa = A[i]
+        m = mu[i]
+        # predictor
+        sig01, sig03 = _y0_sigmoids_fast(y0, k, fused, e_fused)
+        d3 = aa * a * s12[i] - 2.0 * a * y3 - a_sq * y0
+        d4 = aa * a * (m + a_2 * J * sig01 + c) - 2.0 * a * y4 - a_sq * y1
+        d5 = B * b * (a_4 * J * sig03) - 2.0 * b * y5 - b_sq * y2
+        p0 = y0 + dt * y3
+        p1 = y1 + dt * y4
+        p2 = y2 + dt * y5
+        p3 = y3 + dt * d3
+        p4 = y4 + dt * d4 + z
+        p5 = y5 + dt * d5
+        # corrector
+        sig01, sig03 = _y0_sigmoids_fast(p0, k, fused, e_fused)
+        sig12 = two_nu_max / (1.0 + _exp_fast(r * (v0 - (p1 - p2))))
+        n1 = y1 + (y4 + p4) * dt / 2.0
+        n2 = y2 + (y5 + p5) * dt / 2.0
+        x0[i] = y0 + (y3 + p3) * dt / 2.0
+        x1[i] = n1
+        x2[i] = n2
+        x3[i] = y3 + (d3 + (aa * a * sig12 - 2.0 * a * p3 - a_sq * p0)) * dt / 2.0
+        x4[i] = y4 + (d4 + (aa * a * (m + a_2 * J * sig01 + c) - 2.0 * a * p4 - a_sq * p1)) * dt / 2.0 + z
+        x5[i] = y5 + (d5 + (B * b * (a_4 * J * sig03) - 2.0 * b * p5 - b_sq * p2)) * dt / 2.0
+        s12[i] = two_nu_max / (1.0 + _exp_fast(r * (v0 - (n1 - n2))))
+        out_row[i] = np.float32(n1 - n2)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _heun_faithful(lo, hi, x, s12, A, mu, cpl_row, zs, gain, k, dt, scratch, out_row):
+    """One Heun step of the values lo..hi with libm exp: the single-lane engine's loops, operations and order.
+
+    Loops that each write one array so that numba/LLVM vectorises all of them except the libm ``exp`` passes;
+    in tiles of TILE values, so that the ~25 arrays a tile touches stay in cache whatever K.
+    """
+    nu_max, r, v0 = k[0], k[1], k[2]
+    two_nu_max = 2.0 * nu_max
+    a, a_2, a_4, b, B, J = k[3], k[5], k[7], k[8], k[9], k[10]
+    a_sq, b_sq = a**2, b**2  # as TVB's a**2, b**2
+    x0, x1, x2, x3, x4, x5 = x[0], x[1], x[2], x[3], x[4], x[5]
+    sig01, sig03, sig12 = scratch[0], scratch[1], scratch[2]
+    d3s, d4s, d5s = scratch[3], scratch[4], scratch[5]
+    p0s, p1s, p2s, p3s, p4s, p5s = scratch[6], scratch[7], scratch[8], scratch[9], scratch[10], scratch[11]
+    z = scratch[12]
+    for tlo in range(lo, hi, np.uint64(TILE)):
+        thi = min(tlo + np.uint64(TILE), hi)
+        for i in range(tlo, thi):
+            z[i] = zs[i] * gain[i]  # the step's noise on y4, used by both stages
+        # predictor: drift at the current state (its S(y1 − y2) is s12)
+        _y0_sigmoids(x0, sig01, sig03, tlo, thi, k)
+        for i in range(tlo, thi):
+            d3s[i] = A[i] * a * s12[i] - 2.0 * a * x3[i] - a_sq * x0[i]
+        for i in range(tlo, thi):
+            d4s[i] = A[i] * a * (mu[i] + a_2 * J * sig01[i] + cpl_row[i]) - 2.0 * a * x4[i] - a_sq * x1[i]
+        for i in range(tlo, thi):
+            d5s[i] = B * b * (a_4 * J * sig03[i]) - 2.0 * b * x5[i] - b_sq * x2[i]
+        for i in range(tlo, thi):
+            p0s[i] = x0[i] + dt * x3[i]
+        for i in range(tlo, thi):
+            p1s[i] = x1[i] + dt * x4[i]
+        for i in range(tlo, thi):
+            p2s[i] = x2[i] + dt * x5[i]
+        for i in range(tlo, thi):
+            p3s[i] = x3[i] + dt * d3s[i]
+        for i in range(tlo, thi):
+            p4s[i] = x4[i] + dt * d4s[i] + z[i]
+        for i in range(tlo, thi):
+            p5s[i] = x5[i] + dt * d5s[i]
+        # corrector: drift at the predicted state (d0..d2 of it = p3..p5), same noise
+        _y0_sigmoids(p0s, sig01, sig03, tlo, thi, k)
+        for i in range(tlo, thi):
+            sig12[i] = r * (v0 - (p1s[i] - p2s[i]))
+        _exp_pass(sig12, tlo, thi, False)
+        _sigmoid_pass(sig12, tlo, thi, two_nu_max)
+        for i in range(tlo, thi):
+            x0[i] = x0[i] + (x3[i] + p3s[i]) * dt / 2.0
+        for i in range(tlo, thi):
+            x1[i] = x1[i] + (x4[i] + p4s[i]) * dt / 2.0
+        for i in range(tlo, thi):
+            x2[i] = x2[i] + (x5[i] + p5s[i]) * dt / 2.0
+        for i in range(tlo, thi):
+            e3 = A[i] * a * sig12[i] - 2.0 * a * p3s[i] - a_sq * p0s[i]
+            x3[i] = x3[i] + (d3s[i] + e3) * dt / 2.0
+        for i in range(tlo, thi):
+            e4 = A[i] * a * (mu[i] + a_2 * J * sig01[i] + cpl_row[i]) - 2.0 * a * p4s[i] - a_sq * p1s[i]
+            x4[i] = x4[i] + (d4s[i] + e4) * dt / 2.0 + z[i]
+        for i in range(tlo, thi):
+            e5 = B * b * (a_4 * J * sig03[i]) - 2.0 * b * p5s[i] - b_sq * p2s[i]
+            x5[i] = x5[i] + (d5s[i] + e5) * dt / 2.0
+        for i in range(tlo, thi):
+            out_row[i] = np.float32(x1[i] - x2[i])
+            sig12[i] = r * (v0 - (x1[i] - x2[i]))
+        _exp_pass(sig12, tlo, thi, False)
+        for i in range(tlo, thi):
+            s12[i] = two_nu_max / (1.0 + sig12[i])
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _chunk_step(
+    c, step, b, x, s12, ring, node_off, node_h, chunk_nodes, n_lanes, blk, A, mu, gain, zraw, lane_stream, k, cpl,
+    dt, sqrt_dt, mode, e_fused, scratch, out_row,
+):  # fmt: skip
+    """Step ``step`` (row b of the block) of chunk c's nodes in every lane, then their ring entries."""
+    node_lo, node_hi = chunk_nodes[c], chunk_nodes[c + 1]
+    # unsigned loop bounds: with signed ones numba adds negative-index handling and LLVM does not vectorise
+    lo, hi = np.uint64(node_lo * n_lanes), np.uint64(node_hi * n_lanes)
+    # sqrt(dt)·normal of every value, contiguous (an indirect read inside the Heun loop would stop LLVM from
+    # vectorising it: it cannot bound the accessed range for its aliasing checks)
+    zs = scratch[0]
+    zr = zraw[b]
+    n = node_h.shape[0]
+    for node in range(np.uint64(node_lo), np.uint64(node_hi)):
+        for lane in range(n_lanes):
+            zs[node * n_lanes + lane] = sqrt_dt * zr[lane_stream[lane] * n + node]
+    if mode == _MODE_LIBM:
+        _heun_faithful(lo, hi, x, s12, A, mu, blk[b], zs, gain, k, dt, scratch[1:], out_row)
+    else:
+        _heun_fast(lo, hi, x, s12, A, mu, blk[b], zs, gain, k, dt, mode == _MODE_FUSED, e_fused, out_row)
+    # the new state's coupling ``pre`` into the ring: slot step mod H_j, its mirror, and the B − 1 overhang
+    pre = s12  # DeepSIF's constants: the coupling sigmoid is the model's S(y1 − y2), bit for bit
+    if cpl[1] == 0.0:
+        cmin, cmax, midpoint, cr = cpl[2], cpl[3], cpl[4], cpl[5]
+        pre = scratch[1]
+        x1, x2 = x[1], x[2]
+        for i in range(lo, hi):
+            pre[i] = cr * (midpoint - (x1[i] - x2[i]))
+        _exp_pass(pre, lo, hi, mode != _MODE_LIBM)
+        for i in range(lo, hi):
+            pre[i] = cmin + (cmax - cmin) / (1.0 + pre[i])
+    overhang = blk.shape[0] - 1
+    nk = np.uint64(n_lanes)
+    for node in range(np.uint64(node_lo), np.uint64(node_hi)):
+        h_j = np.uint64(node_h[node])
+        slot = np.uint64(step) % h_j
+        values = pre[node * nk : (node + np.uint64(1)) * nk]
+        w0 = (np.uint64(node_off[node]) + slot) * nk
+        first = ring[w0 : w0 + nk]
+        mirror = ring[w0 + h_j * nk : w0 + h_j * nk + nk]
+        for lane in range(n_lanes):
+            first[lane] = values[lane]
+            mirror[lane] = values[lane]
+        if slot < overhang:
+            third = ring[w0 + 2 * h_j * nk : w0 + 2 * h_j * nk + nk]
+            for lane in range(n_lanes):
+                third[lane] = values[lane]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _run(
+    first_step, n_steps, x, s12, ring, node_off, node_h, chunk_nodes, t_ptr, e_src, e_delay, e_weight, blk, acc,
+    rot, A, mu, gain, lane_stream, keys, pos, gauss, zraw, k, cpl, dt, sqrt_dt, mode, e_fused, scratch, out,
+):  # fmt: skip
+    """Integrate ``n_steps`` Heun-stochastic steps of all lanes from global step ``first_step`` (one thread).
+
+    Arrays (flat index ``node·K + lane``): ``x`` (6, n·K) state, ``s12`` (n·K) S(y1 − y2) of ``x``, ``A``, ``mu``,
+    ``gain`` = √(2·nsig) (n·K), ``lane_stream`` (K): lane l takes its normals from ``zraw[b, stream·n + node]``,
+    one legacy stream (``keys``/``pos``/``gauss``) per distinct seed. Ring: time τ of node j, lane l at
+    ``(node_off[j] + p)·K + l`` for every p ≡ τ (mod node_h[j]) in 0 .. 2·node_h[j] + B − 2. Edges CSR by target
+    (``t_ptr``), ascending source within a target; chunk c = nodes ``chunk_nodes[c] .. chunk_nodes[c + 1]``.
+    Steps go in blocks of B (``blk`` (B, n·K) coupling); output ``out`` (n_steps, n·K) float32.
+    """
+    n_block_max = blk.shape[0]
+    n = node_h.shape[0]
+    n_lanes = x.shape[1] // n
+    ca = cpl[0]
+    for t0 in range(0, n_steps, n_block_max):
+        n_block = min(n_block_max, n_steps - t0)
+        first = first_step + t0
+        _replay_noise(keys, pos, gauss, zraw, n_block, n)
+        _ring_bases(first, node_off, node_h, rot)
+        for c in range(chunk_nodes.shape[0] - 1):
+            _chunk_gather(
+                c, n_block, n_lanes, ca, rot, ring, chunk_nodes, t_ptr, e_src, e_delay, e_weight, blk, acc[c]
+            )
+        for b in range(n_block):
+            for c in range(chunk_nodes.shape[0] - 1):
+                _chunk_step(
+                    c, first + b, b, x, s12, ring, node_off, node_h, chunk_nodes, n_lanes, blk, A, mu, gain, zraw,
+                    lane_stream, k, cpl, dt, sqrt_dt, mode, e_fused, scratch, out[t0 + b],
+                )  # fmt: skip
+
+
+@njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+def _run_parallel(
+    first_step, n_steps, x, s12, ring, node_off, node_h, chunk_nodes, t_ptr, e_src, e_delay, e_weight, blk, acc,
+    rot, A, mu, gain, lane_stream, keys, pos, gauss, zraw, k, cpl, dt, sqrt_dt, mode, e_fused, scratch, out,
+):  # fmt: skip
+    """:func:`_run` with one numba thread per node chunk (the same operations per value: the same bits).
+
+    One parallel region per block of B steps: a chunk gathers its targets' coupling for the block, then advances
+    its nodes B steps. The ring keeps B + 1 spare slots per node, so a slot written during a block never holds
+    a value that another chunk still reads for that block."""
+    n_block_max = blk.shape[0]
+    n = node_h.shape[0]
+    n_lanes = x.shape[1] // n
+    ca = cpl[0]
+    for t0 in range(0, n_steps, n_block_max):
+        n_block = min(n_block_max, n_steps - t0)
+        first = first_step + t0
+        _replay_noise(keys, pos, gauss, zraw, n_block, n)
+        _ring_bases(first, node_off, node_h, rot)
+        for c in prange(chunk_nodes.shape[0] - 1):
+            _chunk_gather(
+                c, n_block, n_lanes, ca, rot, ring, chunk_nodes, t_ptr, e_src, e_delay, e_weight, blk, acc[c]
+            )
+            for b in range(n_block):
+                _chunk_step(
+                    c, first + b, b, x, s12, ring, node_off, node_h, chunk_nodes, n_lanes, blk, A, mu, gain, zraw,
+                    lane_stream, k, cpl, dt, sqrt_dt, mode, e_fused, scratch, out[t0 + b],
+                )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Lane:
+    """One simulation of a batch: JansenRit A per node, mu, nsig of y4 and the legacy RandomState seed."""
+
+    a_per_node: np.ndarray
+    mu: float
+    nsig_y4: float
+    seed: int
+
+
+def _mode(precision: str, k: JansenRitConstants) -> int:
+    if precision not in ENGINE_PRECISIONS:
+        raise ValueError(f"precision {precision!r} is invalid: expected one of {ENGINE_PRECISIONS}")
+    if precision == "faithful":
+        return _MODE_LIBM
+    return _MODE_FUSED if k.a_1 == 4.0 * k.a_3 else _MODE_FAST
+
+
+def _chunk_bounds(in_degree: np.ndarray, n_chunks: int) -> np.ndarray:
+    """Contiguous node ranges of about equal work (gathered edges + a node update worth ≈ 40 edges)."""
+    work = np.cumsum(in_degree.astype(np.float64) + 40.0)
+    bounds = np.searchsorted(work, work[-1] * np.arange(1, n_chunks) / n_chunks)
+    return np.concatenate([[0], bounds, [len(in_degree)]]).astype(np.int64)
+
+
+class LanesSimulator:
+    """K lock-step simulations on one connectome; call :meth:`run` repeatedly (state carries over).
+
+    ``run`` returns y1 − y2 as (n_steps, n, K) float32: lane l's trace is ``out[:, :, l]``.
+    """
+
+    def __init__(
+        self,
+        connectivity: Connectivity,
+        lanes: Sequence[Lane],
+        *,
+        dt: float,
+        conduction_speed: float = 3.0,
+        constants: JansenRitConstants | None = None,
+        precision: str = DEFAULT_PRECISION,
+        threads: int = 1,
+    ) -> None:
+        k = constants or JansenRitConstants()
+        self.precision = precision
+        self._mode = _mode(precision, k)
+        if not lanes:
+            raise ValueError("at least one lane is needed")
+        if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+            raise ValueError(f"threads={threads!r} is invalid: expected an integer ≥ 1")
+        n = connectivity.n_nodes
+        n_lanes = len(lanes)
+        self.n_nodes, self.n_lanes, self.threads = n, n_lanes, int(threads)
+        self.dt = float(dt)
+        for lane in lanes:
+            if np.shape(lane.a_per_node) != (n,):
+                raise ValueError(f"A vector has shape {np.shape(lane.a_per_node)}, expected ({n},)")
+
+        # --- edges CSR by target, ascending source within a target (the single-lane engine's summation order)
+        idelays = connectivity.idelays(self.dt, conduction_speed)
+        self.horizon = int(idelays.max()) + 1  # TVB's horizon: the random history has this many states
+        weights = connectivity.weights
+        rows, cols = np.nonzero(weights)  # row-major: by target, then ascending source
+        delays = idelays[rows, cols].astype(np.int64)
+        # steps per block: every delay ≥ B − 1, so a block's coupling only reads states from before the block
+        self.block = int(min(BLOCK_MAX, (delays.min() if delays.size else BLOCK_MAX) + 1))
+        block = self.block
+        # ring slots per node: largest outgoing delay + B + 1, so that no slot written during a block is one
+        # that the block's coupling reads (chunks on other threads may still be reading it)
+        node_h = np.full(n, block + 1, dtype=np.int64)
+        np.maximum.at(node_h, cols, delays + block + 1)
+        self._node_h = node_h
+        node_len = 2 * node_h + block - 1  # mirrored once, plus the B − 1 slots a block's read can overhang
+        self._node_off = np.concatenate([[0], np.cumsum(node_len)[:-1]]).astype(np.int64)
+        in_degree = np.bincount(rows, minlength=n)
+        self._t_ptr = np.concatenate([[0], np.cumsum(in_degree)]).astype(np.int64)
+        self._e_src = cols.astype(np.uint32)
+        self._e_delay = delays.astype(np.uint16 if self.horizon < 2**16 else np.uint32)
+        self._e_weight = weights[rows, cols].astype(np.float64)
+        # one chunk of target nodes per thread (threads never change a value: every chunking gives the same bits)
+        self._chunk_nodes = _chunk_bounds(in_degree, self.threads)
+
+        # --- one legacy stream per distinct seed: random initial history first, as TVB's Model.initial
+        seeds = sorted({int(lane.seed) for lane in lanes})
+        lane_stream = np.array([seeds.index(int(lane.seed)) for lane in lanes], dtype=np.int64)
+        self.n_streams = len(seeds)
+        self._keys = np.empty((len(seeds), 1248), dtype=np.int64)
+        self._pos = np.empty((len(seeds), 1), dtype=np.int64)
+        self._gauss = np.empty((len(seeds), 2), dtype=np.float64)
+        x = np.empty((6, n, n_lanes))
+        ring = np.empty((int(node_len.sum()), n_lanes))
+        # ring slot q of node j holds the state at time tau(q) = 0 (q = 0) or q − H_j (< 0), i.e. TVB's history
+        # index tau mod H; slots older than TVB's horizon are never read
+        q = np.arange(int(node_h.max()))
+        for s, seed in enumerate(seeds):
+            rs = np.random.RandomState(seed)
+            history = np.empty((self.horizon, 6, n))
+            for sv, (lo, hi) in enumerate(JR_STATE_RANGES):
+                history[:, sv] = rs.uniform(low=lo, high=hi, size=(self.horizon, n, 1))[..., 0]
+            self._keys[s], self._pos[s], self._gauss[s] = state_from_random_state(rs)
+            pre = coupling_pre(history[:, 1] - history[:, 2], k)  # (H, n)
+            stream_ring = np.zeros(ring.shape[0])
+            for j in range(n):
+                h_j = int(node_h[j])
+                tau = np.where(q[:h_j] == 0, 0, q[:h_j] - h_j)
+                values = np.where(-tau < self.horizon, pre[tau % self.horizon, j], 0.0)
+                off = int(self._node_off[j])
+                stream_ring[off : off + h_j] = values
+                stream_ring[off + h_j : off + 2 * h_j] = values
+                stream_ring[off + 2 * h_j : off + 2 * h_j + block - 1] = values[: block - 1]
+            members = np.flatnonzero(lane_stream == s)
+            x[:, :, members] = history[0][:, :, None]
+            ring[:, members] = stream_ring[:, None]
+        self._x = np.ascontiguousarray(x.reshape(6, n * n_lanes))
+        self._ring = np.ascontiguousarray(ring.reshape(-1))
+        self._zraw = np.empty((block, len(seeds) * n))
+        self._lane_stream = lane_stream  # lane l's normals: zraw[b, lane_stream[l]·n + node]
+
+        def per_value(values: Sequence[float]) -> np.ndarray:
+            return np.ascontiguousarray(
+                np.broadcast_to(np.asarray(values, dtype=np.float64), (n, n_lanes)).reshape(-1)
+            )
+
+        self._A = per_value(
+            np.stack([np.asarray(lane.a_per_node, dtype=np.float64) for lane in lanes], axis=1)
+        )
+        self._mu = per_value([float(lane.mu) for lane in lanes])
+        self._gain = per_value([float(np.sqrt(2.0 * np.float64(lane.nsig_y4))) for lane in lanes])
+        self._k = np.array(
+            [k.nu_max, k.r, k.v0, k.a, k.a_1, k.a_2, k.a_3, k.a_4, k.b, k.B, k.J], dtype=np.float64
+        )
+        shares = k.cmin == 0.0 and k.cmax - k.cmin == 2.0 * k.nu_max and k.cr == k.r and k.midpoint == k.v0
+        self._cpl = np.array(
+            [k.coupling_a, float(shares), k.cmin, k.cmax, k.midpoint, k.cr], dtype=np.float64
+        )
+        self._e_fused = math.exp(-3.0 * k.r * k.v0)
+        # S(y1 − y2) of the start state, with the precision's exp
+        arg = k.r * (k.v0 - (self._x[1] - self._x[2]))
+        e = exp_fast_array(arg) if self._mode != _MODE_LIBM else np.array([math.exp(v) for v in arg])
+        self._s12 = 2.0 * k.nu_max / (1.0 + e)
+        self._sqrt_dt = float(np.sqrt(self.dt))
+        self._blk = np.empty((block, n * n_lanes))
+        self._acc = np.empty((self.threads, block * n_lanes))
+        self._rot = np.empty(n, dtype=np.int64)
+        # per-step work rows of the faithful path (exp arguments/values, drift, predictor, noise)
+        self._scratch = np.empty((14 if self._mode == _MODE_LIBM else 2, n * n_lanes))
+        self.current_step = 0
+
+    def state(self, lane: int) -> np.ndarray:
+        """Lane ``lane``'s (6, n) float64 state y0..y5 (a copy for K > 1, a view for K = 1)."""
+        return self._x.reshape(6, self.n_nodes, self.n_lanes)[:, :, lane]
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the batch's arrays (state, ring, edges, work rows), excluding the caller's output buffer."""
+        return int(sum(v.nbytes for v in vars(self).values() if isinstance(v, np.ndarray)))
+
+    def run(self, n_steps: int, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Advance ``n_steps``; return (time (n_steps,) ms, y1 − y2 (n_steps, n, K) float32), time = step·dt."""
+        shape = (n_steps, self.n_nodes, self.n_lanes)
+        if out is None:
+            out = np.empty(shape, dtype=np.float32)
+        elif out.shape != shape or out.dtype != np.float32 or not out.flags.c_contiguous:
+            raise ValueError(f"out has shape {out.shape}/{out.dtype}, expected C-contiguous {shape} float32")
+        first = self.current_step + 1
+        args = (
+            first, n_steps, self._x, self._s12, self._ring, self._node_off, self._node_h, self._chunk_nodes,
+            self._t_ptr, self._e_src, self._e_delay, self._e_weight, self._blk, self._acc, self._rot, self._A,
+            self._mu, self._gain, self._lane_stream, self._keys, self._pos, self._gauss, self._zraw, self._k, self._cpl,
+            self.dt, self._sqrt_dt, self._mode, self._e_fused, self._scratch,
+            out.reshape(n_steps, self.n_nodes * self.n_lanes),
+        )  # fmt: skip
+        if self.threads == 1:
+            _run(*args)
+        else:
+            import numba
+
+            previous = numba.get_num_threads()
+            # at most NUMBA_NUM_THREADS run at once; the chunks (and so the results) stay the same
+            numba.set_num_threads(min(self.threads, numba.config.NUMBA_NUM_THREADS))
+            try:
+                _run_parallel(*args)
+            finally:
+                numba.set_num_threads(previous)
+        self.current_step += n_steps
+        time = np.arange(first, first + n_steps, dtype=np.float64) * self.dt
+        return time, out

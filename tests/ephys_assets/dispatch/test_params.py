@@ -105,5 +105,6 @@ def test_config_schema_has_every_parameter():
     from ephys_assets.dispatch.params import PARAM_KEYS
 
     assert set(PARAM_KEYS) <= set(DispatchConfig.model_fields)  # D28
-    p = DispatchConfig(input="spikeglx", min_recording_duration=5, nwb_files=["a.nwb"]).to_params()
+    config = DispatchConfig(input="spikeglx", min_recording_duration=5, nwb_files=["a.nwb"])
+    p = params_from_mapping(config.param_values())
     assert p.min_recording_duration == 5.0 and p.nwb_files == ("a.nwb",)

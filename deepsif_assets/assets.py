@@ -6,6 +6,7 @@ with it are in :mod:`deepsif_assets.extraction` (complete / partial clips, raw d
 verified) and :mod:`deepsif_assets.fingerprint` (which configuration made a region).
 """
 
+import contextlib
 from pathlib import Path
 
 import dagster as dg
@@ -15,8 +16,9 @@ from deepsif_assets.config import NmmSpikesConfig, RawNmmConfig, SyntheticSource
 from deepsif_assets.extraction import clip_check_results, extract_region, region_lock
 from deepsif_assets.fingerprint import record_in_source
 from deepsif_assets.layout import RegionLayout
-from deepsif_assets.params import ExtractionParams, SimulationOptions, SyntheticParams
+from deepsif_assets.params import REGIONS_PER_BATCH, ExtractionParams, SimulationOptions, SyntheticParams
 from deepsif_assets.partitions import regions_partitions, validate_region_key
+from deepsif_assets.schedule import regions_label
 from deepsif_assets.simulation.params import SimulationParams
 from neuro_core.measure import PeakDiskSampler
 from neuro_pipelines.instance import claim_run
@@ -51,34 +53,52 @@ def _region(context: dg.AssetExecutionContext) -> int:
     group_name=GROUP,
     pool="tvb",
     kinds={"python", "numba"},
-    description="Jansen–Rit network simulation of one cortical region, every iteration → "
-    "`source/raw_nmm/a<r>/` (a compact `_ds.mat` per iteration, or the original segment files).",
+    # A backfill simulates several regions per run, as lanes of one lock-step batch (every region keeps its own
+    # partition status and metadata); clip extraction stays one run per region.
+    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=REGIONS_PER_BATCH),
+    description="Jansen–Rit network simulation of cortical regions, every iteration → `source/raw_nmm/a<r>/` "
+    "(a compact `_ds.mat` per iteration, or the original segment files). A run may simulate a batch of regions "
+    "together (one lane per region and iteration).",
 )
 def raw_nmm(
     context: dg.AssetExecutionContext, config: RawNmmConfig, deepsif_paths: DeepsifPaths
 ) -> dg.MaterializeResult:
-    from deepsif_assets.simulation import simulate_region  # numba / tvb: loaded in the step, not at import
+    from deepsif_assets.simulation import simulate_regions  # numba / tvb: loaded in the step, not at import
 
-    region = _region(context)
+    claim_run(context)
+    regions = [int(validate_region_key(key)) for key in context.partition_keys]
     params, options = config.build(SimulationParams), config.build(SimulationOptions)
     connectivity = deepsif_paths.anatomy_file(options.connectivity_file)
-    layout = RegionLayout(deepsif_paths.source_path, region)
+    layouts = {r: RegionLayout(deepsif_paths.source_path, r) for r in regions}
+    label = regions_label(regions)
     context.log.info(
-        f"region {region}: {len(params.iterations)} iteration(s) × {params.n_segments} × {params.segment_ms:g} ms "
-        f"at dt {params.dt:g} ms, engine {options.engine}"
+        f"{label}: {len(params.iterations)} iteration(s) × {params.n_segments} × {params.segment_ms:g} ms at dt "
+        f"{params.dt:g} ms, engine {options.engine}, {len(regions) * len(params.iterations)} lanes"
     )
-    with region_lock(layout, "raw_nmm"), PeakDiskSampler([layout.raw_dir]) as disk:
-        configuration = metadata.start_raw_record(layout, params, options, connectivity)
-        result = simulate_region(
+    with contextlib.ExitStack() as stack:
+        for layout in layouts.values():
+            stack.enter_context(region_lock(layout, "raw_nmm"))
+        disk = stack.enter_context(PeakDiskSampler([layout.raw_dir for layout in layouts.values()]))
+        configurations = {
+            r: metadata.start_raw_record(layout, params, options, connectivity) for r, layout in layouts.items()
+        }
+        results = simulate_regions(
             connectivity,
-            region,
+            regions,
             params,
-            layout.raw_dir,
+            {r: layout.raw_dir for r, layout in layouts.items()},
             engine=options.engine,
             raw_format=options.raw_format,
-            progress=metadata.progress_logger(context.log, f"region {region}: simulated"),
+            precision=options.precision,
+            threads=options.threads,
+            progress=metadata.batch_progress_logger(context.log, label, regions),
         )
-    return dg.MaterializeResult(metadata=metadata.raw_metadata(result, layout, configuration, disk.peak_bytes))
+    for r, result in results.items():
+        context.add_asset_metadata(
+            metadata.raw_metadata(result, layouts[r], configurations[r], regions, disk.peak_bytes),
+            partition_key=str(r),
+        )
+    return dg.MaterializeResult()
 
 
 @dg.asset(

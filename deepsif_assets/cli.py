@@ -10,18 +10,20 @@ is validated before the first run is launched.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deepsif_assets.params import ExtractionParams, SimulationOptions, SyntheticParams
+from deepsif_assets.params import REGIONS_PER_BATCH, ExtractionParams, SimulationOptions, SyntheticParams
 from deepsif_assets.simulation.params import N_FS_REGIONS, SimulationParams
 from neuro_core.params import ParamError, add_param_arguments, values_from_namespace
 from neuro_core.progress import Progress, ProgressReporter, format_duration
 from resources.deepsif_paths import DEFAULT_ANATOMY_DIR, DEFAULT_SOURCE_DIR
 
 PROG = "deepsif-generate"
+CORES = os.cpu_count() or 1
 BANNER = "=" * 80
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 SYNTHETIC_DEST = "synthetic_"
@@ -74,7 +76,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_param_arguments(synthetic, SyntheticParams, dest_prefix=SYNTHETIC_DEST)
     running = parser.add_argument_group("running")
-    running.add_argument("--workers", type=int, default=1, help="regions processed at once, one process each [default: 1]")
+    running.add_argument(
+        "--workers", type=int, default=CORES, help=f"worker processes at once [default: the cores, {CORES}]"
+    )
+    running.add_argument(
+        "--batch",
+        type=int,
+        default=REGIONS_PER_BATCH,
+        help=f"regions simulated together in one run (lanes of one batch; ≈ 1.5 GB memory per region) "
+        f"[default: {REGIONS_PER_BATCH}]",
+    )
+    running.add_argument(
+        "--max-regions-in-flight",
+        type=int,
+        default=None,
+        help="regions whose raw data may be on disk at once (≈ 1.3 GB each) [default: (workers + 1) × batch]",
+    )
     running.add_argument(
         "--rerun-changed",
         action="store_true",
@@ -96,6 +113,8 @@ class Request:
     extraction: ExtractionParams
     synthetic: SyntheticParams | None
     workers: int
+    batch: int
+    max_in_flight: int
     rerun_changed: bool
     verbose: bool
 
@@ -107,8 +126,9 @@ def parse_request(args: argparse.Namespace) -> Request:
             f"--start_region {args.start_region} / --end_region {args.end_region}: expected "
             f"0 ≤ start < end ≤ {N_FS_REGIONS} (end exclusive)"
         )
-    if args.workers < 1:
-        raise UsageError(f"--workers {args.workers}: expected ≥ 1")
+    for flag, value in (("--workers", args.workers), ("--batch", args.batch), ("--max-regions-in-flight", args.max_regions_in_flight)):
+        if value is not None and value < 1:
+            raise UsageError(f"{flag} {value}: expected ≥ 1")
     try:
         simulation = SimulationParams(**values_from_namespace(args, SimulationParams))
         # `iterations` is one flag (of the simulation) that the extraction shares by name
@@ -130,6 +150,8 @@ def parse_request(args: argparse.Namespace) -> Request:
         extraction=extraction,
         synthetic=synthetic if args.synthetic_source else None,
         workers=args.workers,
+        batch=args.batch,
+        max_in_flight=args.max_regions_in_flight or (args.workers + 1) * args.batch,
         rerun_changed=args.rerun_changed,
         verbose=args.verbose,
     )
@@ -148,7 +170,7 @@ def validate(request: Request) -> dict[str, Any]:
         request.options,
         request.extraction,
         request.synthetic,
-        min(request.workers, len(request.regions)),
+        min(request.max_in_flight, len(request.regions)),
         OctaveResource().check,
     )
     if problems:
@@ -195,13 +217,16 @@ def _resources(request: Request) -> dict[str, Any]:
     return {"deepsif_paths": {"config": paths}}
 
 
-def region_run_config(request: Request, action: Any) -> dict[str, Any]:
+def region_run_config(request: Request, action: Any, threads: int = 1) -> dict[str, Any]:
+    """Run config of a region run: the simulation's (``Action.SIMULATE``) or the extraction's."""
     from deepsif_assets.resume import Action
     from neuro_core.params import params_dict
 
-    ops: dict[str, Any] = {"nmm_spikes": {"config": params_dict(request.extraction)}}
     if action is Action.SIMULATE:
-        ops["raw_nmm"] = {"config": {**params_dict(request.simulation), **params_dict(request.options)}}
+        config = {**params_dict(request.simulation), **params_dict(request.options), "threads": threads}
+        ops = {"raw_nmm": {"config": config}}
+    else:
+        ops = {"nmm_spikes": {"config": params_dict(request.extraction)}}
     return {"ops": ops, "resources": _resources(request)}
 
 
@@ -230,11 +255,9 @@ def _say(text: str) -> None:
 def _run(request: Request, requested: dict[str, Any]) -> int:
     import dagster as dg
 
-    from deepsif_assets.definitions import REGION_JOB, SYNTHETIC_JOB
     from deepsif_assets.partitions import REGIONS
     from deepsif_assets.resume import Action
     from neuro_pipelines.instance import ensure_instance
-    from neuro_pipelines.runs import RunSpec, run_jobs
 
     home = ensure_instance()
     with dg.DagsterInstance.get() as instance:
@@ -248,68 +271,109 @@ def _run(request: Request, requested: dict[str, Any]) -> int:
         skipped = [r for r, p in plans.items() if p.action is Action.SKIP]
         if skipped:
             _say(f"already done with this configuration (skipped): {_ranges(skipped)}")
-        todo = [r for r in request.regions if plans[r].action is not Action.SKIP]
-        specs = [
-            RunSpec(
-                REGION_JOB,
-                label=f"region {r}",
-                run_config=region_run_config(request, plans[r].action),
-                tags={"region": str(r)},
-                partition_key=str(r),
-                asset_selection=None if plans[r].action is Action.SIMULATE else ("nmm_spikes",),
-            )
-            for r in todo
-        ]
-        reporter = ProgressReporter(len(todo))
-
-        def on_line(spec: RunSpec, text: str) -> None:
-            if request.verbose or "%" in text or text.startswith("✗") or "clips" in text:
-                reporter.say(f"[{spec.label}] {text.removeprefix(spec.label + ': ')}")
-
-        def on_done(outcome: Any) -> None:
-            clips = outcome.materializations.get("nmm_spikes", {}).get("total_clips")
-            detail = f"{clips} clips" if outcome.success else outcome.error
-            mark = "✓ done" if outcome.success else "✗ FAILED"
-            reporter.say(f"[{outcome.spec.label}] {mark} in {format_duration(outcome.seconds)}: {detail}")
-            reporter.finished(outcome.success)
-
-        try:
-            outcomes = run_jobs(
-                instance,
-                specs,
-                launched_by=PROG,
-                log_dir=home / "logs",
-                workers=request.workers,
-                on_line=on_line,
-                on_done=on_done,
-            )
-        finally:
-            reporter.close()
-        progress = reporter.progress
-        failed = sorted(int(o.spec.partition_key) for o in outcomes if not o.success)
+        errors, progress = _generate_regions(instance, request, plans, home)
+        failed = sorted(errors)
         succeeded = sorted(set(request.regions) - set(failed))
         synthetic_ok = True
         if request.synthetic is not None and succeeded:
-            _say(BANNER)
-            _say("synthetic source over the regions done so far")
-            synthetic = run_jobs(
-                instance,
-                [
-                    RunSpec(
-                        SYNTHETIC_JOB,
-                        label="synthetic source",
-                        run_config=synthetic_run_config(request, requested["fingerprint"]),
-                    )
-                ],
-                launched_by=PROG,
-                log_dir=home / "logs",
-                on_line=lambda spec, text: _say(f"[{spec.label}] {text}") if request.verbose else None,
-            )[0]
-            synthetic_ok = synthetic.success
-            path = synthetic.materializations.get("synthetic_source", {}).get("output_file")
-            _say(f"✓ synthetic source: {path}" if synthetic_ok else f"✗ synthetic source failed: {synthetic.error}")
-    _print_summary(request, progress, succeeded, failed, skipped, outcomes)
+            synthetic_ok = _synthetic_source(instance, request, requested["fingerprint"], home)
+    _print_summary(request, progress, succeeded, errors, skipped)
     return EXIT_OK if not failed and synthetic_ok else EXIT_FAILED
+
+
+def _generate_regions(
+    instance: Any, request: Request, plans: dict[int, Any], home: Path
+) -> tuple[dict[int, str], Progress]:
+    """Simulation batches and per-region extractions (see ``deepsif_assets.schedule``); region → error."""
+    from deepsif_assets.definitions import REGION_JOB
+    from deepsif_assets.partitions import REGIONS
+    from deepsif_assets.resume import Action
+    from deepsif_assets.schedule import GenerationSchedule, regions_label, simulation_batches
+    from neuro_pipelines.runs import RunExecutor, RunSpec
+
+    to_simulate = [r for r in request.regions if plans[r].action is Action.SIMULATE]
+    batches = simulation_batches(to_simulate, instance.get_dynamic_partitions(REGIONS), request.batch)
+    schedule = GenerationSchedule(
+        to_simulate=batches,
+        to_extract=[r for r in request.regions if plans[r].action is Action.EXTRACT],
+        max_in_flight=request.max_in_flight,
+    )
+    reporter = ProgressReporter(len(to_simulate) + len(schedule.to_extract))
+    # Both cores for one batch when it is all there is to simulate.
+    threads = request.workers if len(batches) == 1 else 1
+
+    def on_line(spec: RunSpec, text: str) -> None:
+        if request.verbose or "%" in text or text.startswith("✗") or "clips" in text:
+            reporter.say(f"[{spec.label}] {text.removeprefix(spec.label + ': ')}")
+
+    executor = RunExecutor(instance, launched_by=PROG, log_dir=home / "logs", on_line=on_line)
+    created: dict[int, Any] = {}  # region → its extraction run, created when its raw data is complete
+    batch_of: dict[str, list[int]] = {}  # simulation run label → its regions
+    errors: dict[int, str] = {}
+
+    def extraction_runs(regions: list[int]) -> None:
+        specs = [RunSpec(REGION_JOB, f"region {r}", region_run_config(request, Action.EXTRACT),
+                         {"region": str(r)}, partition_key=str(r), asset_selection=("nmm_spikes",)) for r in regions]
+        created.update(zip(regions, executor.create(specs), strict=True))
+
+    extraction_runs(schedule.to_extract)
+    try:
+        while not schedule.finished or executor.busy_workers:
+            while executor.busy_workers < request.workers and (work := schedule.next_work()) is not None:
+                kind, regions = work
+                if kind == "extract":
+                    executor.start([created.pop(r) for r in regions])
+                else:
+                    label = regions_label(regions)
+                    batch_of[label] = regions
+                    config = region_run_config(request, Action.SIMULATE, threads=threads)
+                    executor.start([RunSpec(REGION_JOB, label, config, {"regions": label},
+                                            partition_range=(str(regions[0]), str(regions[-1])),
+                                            asset_selection=("raw_nmm",))])
+            for outcome in executor.poll():
+                if outcome.spec.partition_range is not None:  # a simulation batch
+                    batch = batch_of.pop(outcome.spec.label)
+                    schedule.simulated(batch, outcome.success)
+                    if outcome.success:
+                        extraction_runs(batch)
+                        reporter.say(f"[{outcome.spec.label}] simulated in {format_duration(outcome.seconds)}")
+                    else:
+                        for region in batch:
+                            errors[region] = f"simulation: {outcome.error}"
+                            reporter.say(f"[region {region}] ✗ FAILED: simulation: {outcome.error}")
+                            reporter.finished(False)
+                    continue
+                region = int(outcome.spec.partition_key)
+                schedule.extracted(region)
+                clips = outcome.materializations.get("nmm_spikes", {}).get("total_clips")
+                if outcome.success:
+                    reporter.say(f"[region {region}] ✓ done: {clips} clips")
+                else:
+                    errors[region] = outcome.error or "failed"
+                    reporter.say(f"[region {region}] ✗ FAILED: {outcome.error}")
+                reporter.finished(outcome.success)
+    finally:
+        executor.abandon(list(created.values()), f"{PROG} stopped before this run started")
+        reporter.close()
+    return errors, reporter.progress
+
+
+def _synthetic_source(instance: Any, request: Request, fingerprint: str, home: Path) -> bool:
+    from deepsif_assets.definitions import SYNTHETIC_JOB
+    from neuro_pipelines.runs import RunSpec, run_jobs
+
+    _say(BANNER)
+    _say("synthetic source over the regions done with this configuration")
+    (outcome,) = run_jobs(
+        instance,
+        [RunSpec(SYNTHETIC_JOB, "synthetic source", synthetic_run_config(request, fingerprint))],
+        launched_by=PROG,
+        log_dir=home / "logs",
+        on_line=lambda spec, text: _say(f"[{spec.label}] {text}") if request.verbose else None,
+    )
+    path = outcome.materializations.get("synthetic_source", {}).get("output_file")
+    _say(f"✓ synthetic source: {path}" if outcome.success else f"✗ synthetic source failed: {outcome.error}")
+    return outcome.success
 
 
 def _ranges(regions: list[int]) -> str:
@@ -330,21 +394,20 @@ def _print_header(request: Request, requested: dict[str, Any], home: Path) -> No
     _say(f"DeepSIF data generation: regions {_ranges(request.regions)} ({len(request.regions)})")
     _say(
         f"  dt {sim.dt:g} ms, {sim.n_segments} × {sim.segment_ms:g} ms, iterations {list(sim.iterations)}, "
-        f"engine {request.options.engine}, workers {request.workers}"
+        f"engine {request.options.engine}, {request.workers} workers, {request.batch} regions per simulation run"
     )
     _say(f"  source {request.source_dir}   configuration {requested['fingerprint']}")
     _say(f"  Dagster instance {home} (runs of deepsif_region_job; `bash scripts/ui.sh` shows them)")
     _say(BANNER)
 
 
-def _print_summary(request: Request, progress: Progress, succeeded, failed, skipped, outcomes) -> None:
+def _print_summary(request: Request, progress: Progress, succeeded, errors: dict[int, str], skipped) -> None:
     _say(BANNER)
     _say(f"SUMMARY  {progress.line()}")
     _say(f"  successful regions: {len(succeeded)}/{len(request.regions)} ({len(skipped)} skipped as already done)")
-    _say(f"  failed regions: {len(failed)} {failed}")
-    for outcome in outcomes:
-        if not outcome.success:
-            _say(f"    region {outcome.spec.partition_key}: {outcome.error}")
+    _say(f"  failed regions: {len(errors)} {sorted(errors)}")
+    for region, error in sorted(errors.items()):
+        _say(f"    region {region}: {error}")
     _say(BANNER)
 
 

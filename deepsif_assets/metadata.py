@@ -34,15 +34,18 @@ def _mb(n_bytes: float) -> float:
     return round(n_bytes / 1e6, 1)
 
 
-def progress_logger(log: Any, prefix: str) -> Callable[..., None]:
-    """A ``progress(*where, pct)`` callback that logs ``<prefix> <pct> %`` every 10 %."""
+def batch_progress_logger(log: Any, label: str, regions: list[int]) -> Callable[[int, float], None]:
+    """A ``progress(region, pct)`` callback that logs ``<label>: simulated <pct> %`` every 10 % of the batch
+    (its slowest region: the lanes advance together)."""
+    done = dict.fromkeys(regions, 0.0)
     last = {"pct": -PROGRESS_EVERY_PCT}
 
-    def progress(*args: Any) -> None:
-        pct = float(args[-1])
-        if pct >= last["pct"] + PROGRESS_EVERY_PCT or pct >= 100.0:
-            last["pct"] = pct
-            log.info(f"{prefix} {pct:.0f} %")
+    def progress(region: int, pct: float) -> None:
+        done[region] = pct
+        batch = min(done.values())
+        if batch >= last["pct"] + PROGRESS_EVERY_PCT or (batch >= 100.0 > last["pct"]):
+            last["pct"] = batch
+            log.info(f"{label}: simulated {batch:.0f} %")
 
     return progress
 
@@ -72,7 +75,7 @@ def clip_configuration(layout: RegionLayout, params: ExtractionParams, leadfield
 
 
 def raw_metadata(
-    result: Any, layout: RegionLayout, configuration: dict[str, Any], peak_disk_bytes: int
+    result: Any, layout: RegionLayout, configuration: dict[str, Any], batch: list[int], batch_peak_disk_bytes: int
 ) -> dict[str, Any]:
     metadata: dict[str, Any] = {
         "raw_dir": dg.MetadataValue.path(str(layout.raw_dir)),
@@ -82,7 +85,8 @@ def raw_metadata(
         "seeds": dg.MetadataValue.json({str(m): s for m, s in result.seeds.items()}),
         "files": len(result.files),
         "raw_mb": _mb(result.bytes_written),
-        "peak_disk_mb": _mb(peak_disk_bytes),
+        "batch_regions": dg.MetadataValue.json(batch),
+        "batch_peak_disk_mb": _mb(batch_peak_disk_bytes),
         "simulated_steps": result.steps,
         "wall_time_s": round(result.wall_time_s, 1),
         "ms_per_step": round(result.ms_per_step, 4),

@@ -40,6 +40,7 @@ class RunSpec:
     run_config: Mapping[str, Any] = field(default_factory=dict)
     tags: Mapping[str, str] = field(default_factory=dict)
     partition_key: str | None = None
+    partition_range: tuple[str, str] | None = None  # first and last key of a multi-partition run
     asset_selection: tuple[str, ...] | None = None  # a subset of the job's assets (default: all)
 
 
@@ -79,6 +80,11 @@ def create_run(instance: dg.DagsterInstance, spec: RunSpec, launched_by: str) ->
 
         with partition_loading_context(dynamic_partitions_store=instance):
             tags.update(job_def.get_tags_for_partition_key(spec.partition_key, selected_asset_keys=selection))
+    if spec.partition_range is not None:
+        from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+        tags.update({ASSET_PARTITION_RANGE_START_TAG: spec.partition_range[0],
+                     ASSET_PARTITION_RANGE_END_TAG: spec.partition_range[1]})
     return instance.create_run_for_job(
         job_def=job_def,
         run_config=dict(spec.run_config),
@@ -164,11 +170,30 @@ class RunExecutor:
     def busy_workers(self) -> int:
         return len(self._workers)
 
-    def start(self, specs: Sequence[RunSpec]) -> None:
-        """Create the runs of ``specs`` and execute them one after the other in one new worker process."""
-        runs = [create_run(self.instance, spec, self.launched_by) for spec in specs]
-        process = start_worker(self.instance, runs, self.log_dir)
-        self._workers.append(_Worker(process, [_Tracked(spec, run.run_id) for spec, run in zip(specs, runs, strict=True)]))
+    def create(self, specs: Sequence[RunSpec]) -> list[_Tracked]:
+        """Create the runs of ``specs`` now, to start later: from then on they count as planned (the automation
+        sensor does not start the same assets meanwhile). Until a worker starts them this process is their
+        worker: if it dies they are reaped."""
+        created = []
+        for spec in specs:
+            run = create_run(self.instance, spec, self.launched_by)
+            record_worker(self.instance, run.run_id)
+            created.append(_Tracked(spec, run.run_id))
+        return created
+
+    def start(self, specs: Sequence[RunSpec] | Sequence[_Tracked]) -> None:
+        """Execute runs (created now from specs, or earlier by :meth:`create`) one after the other in one new
+        worker process."""
+        tracked = [s if isinstance(s, _Tracked) else self.create([s])[0] for s in specs]
+        runs = [self.instance.get_run_by_id(t.run_id) for t in tracked]
+        self._workers.append(_Worker(start_worker(self.instance, runs, self.log_dir), tracked))
+
+    def abandon(self, tracked: Sequence[_Tracked], reason: str) -> None:
+        """Fail runs created but never started (the command stops)."""
+        for item in tracked:
+            run = self.instance.get_run_by_id(item.run_id)
+            if run is not None and run.status == dg.DagsterRunStatus.NOT_STARTED:
+                self.instance.report_run_failed(run, reason)
 
     def poll(self) -> list[RunOutcome]:
         """The runs that ended since the last call (waits ``POLL_SECONDS`` first)."""

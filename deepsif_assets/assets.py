@@ -7,6 +7,7 @@ verified) and :mod:`deepsif_assets.fingerprint` (which configuration made a regi
 """
 
 import contextlib
+import warnings
 from pathlib import Path
 
 import dagster as dg
@@ -38,6 +39,8 @@ SYNTHETIC_CHECKS = {
     "current_snr in {5, 10, 15, 20}",
     "nmm_idx_in_clip_store": "every nmm_idx is a row of the clip store",
 }
+# Backfill policies are "beta" in Dagster 1.13; this code location relies on them knowingly (batched simulation).
+warnings.filterwarnings("ignore", message="Parameter `backfill_policy` of function `asset` is currently in beta")
 # Eager, but tolerant of regions that were never materialized: fires after any region's clips update, once no
 # region is in progress (the default eager() would wait for all 994 regions).
 SYNTHETIC_AUTOMATION = dg.AutomationCondition.eager().without(~dg.AutomationCondition.any_deps_missing())

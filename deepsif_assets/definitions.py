@@ -1,5 +1,7 @@
 """Everything of the DeepSIF domain: its assets, jobs and resources (merged in ``neuro_pipelines.definitions``)."""
 
+import warnings
+
 import dagster as dg
 
 from deepsif_assets.assets import DEEPSIF_ASSETS, nmm_spikes, raw_nmm, synthetic_source
@@ -10,7 +12,10 @@ from resources.octave import OctaveResource
 REGION_JOB = "deepsif_region_job"
 SYNTHETIC_JOB = "deepsif_synthetic_job"
 
-# One region per run: simulation, then extraction and clean-up. deepsif-generate, backfills and the UI use it.
+# One region per run: simulation, then extraction and clean-up (the UI's "Materialize" of a partition). Asset
+# backfills batch the simulation (raw_nmm's backfill policy) and keep one extraction run per region; Dagster
+# notes that the two assets of this job differ in that respect, which is the point.
+warnings.filterwarnings("ignore", message="Asset job deepsif_region_job materializes assets with varying Backfill")
 deepsif_region_job = dg.define_asset_job(
     REGION_JOB,
     selection=dg.AssetSelection.assets(raw_nmm, nmm_spikes),

@@ -21,10 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import dagster as dg
 
-from deepsif_assets.assets import nmm_spikes, raw_nmm
+from deepsif_assets.definitions import REGION_JOB
 from neuro_core.measure import self_peak_rss_bytes
-from resources.deepsif_paths import DEFAULT_ANATOMY_DIR, DeepsifPaths
-from resources.octave import OctaveResource
+from neuro_pipelines.definitions import defs
+from resources.deepsif_paths import DEFAULT_ANATOMY_DIR
 
 REFERENCE_STOCK_TVB_S = 4 * 3600.0  # ≈ 4 h per region, stock tvb-library, one core (measured ≈ 12.4 ms/step)
 REFERENCE_ORIGINAL_DISK = 4.8e9 + 6.4e9  # the original's raw segments + Octave's text _ds.mat cache
@@ -52,17 +52,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with dg.DagsterInstance.ephemeral() as instance:
             instance.add_dynamic_partitions("regions", [key])
-            result = dg.materialize(
-                [raw_nmm, nmm_spikes],
+            result = defs.resolve_job_def(REGION_JOB).execute_in_process(
                 instance=instance,
                 partition_key=key,
-                resources={
-                    "deepsif_paths": DeepsifPaths(anatomy_dir=args.anatomy_dir, source_dir=str(source)),
-                    "octave": OctaveResource(),
+                run_config={
+                    "ops": {"raw_nmm": {"config": raw_config}, "nmm_spikes": {"config": {}}},
+                    "resources": {
+                        "deepsif_paths": {"config": {"anatomy_dir": args.anatomy_dir, "source_dir": str(source)}}
+                    },
                 },
-                run_config=dg.RunConfig(
-                    ops={"raw_nmm": {"config": raw_config}, "nmm_spikes": {"config": {}}}
-                ),
                 tags={"region": key},
             )
             sim = result.asset_materializations_for_node("raw_nmm")[0].metadata
@@ -72,19 +70,19 @@ def main(argv: list[str] | None = None) -> int:
         def v(meta, name, default=None):
             return meta[name].value if name in meta else default
 
-        peak_disk = max(v(sim, "peak_disk_bytes", 0), v(ext, "peak_disk_bytes", 0))
+        peak_disk = 1e6 * max(v(sim, "batch_peak_disk_mb", 0), v(ext, "peak_disk_mb", 0))
         steps = v(sim, "ms_per_step")
         print(
             f"DeepSIF region {key}, {'SHORT' if args.short else 'original'} configuration, fast engine, compact raw"
         )
         print(
-            f"  simulation (raw_nmm)      : {v(sim, 'wall_time_s'):9.1f} s   ({steps} ms/step, {v(sim, 'bytes') / 1e6:.0f} MB raw)"
+            f"  simulation (raw_nmm)      : {v(sim, 'wall_time_s'):9.1f} s   ({steps} ms/step, {v(sim, 'raw_mb'):.0f} MB raw)"
         )
         print(
             f"  extraction (nmm_spikes)   : {v(ext, 'extraction_s'):9.1f} s   ({v(ext, 'total_clips')} clips: {v(ext, 'clips_per_iteration')})"
         )
         print(
-            f"  cleanup                   : {v(ext, 'cleanup_s'):9.3f} s   (raw deleted: {v(ext, 'raw_deleted')}, {v(ext, 'raw_bytes_freed') / 1e6:.0f} MB)"
+            f"  cleanup                   : {v(ext, 'cleanup_s'):9.3f} s   (raw deleted: {v(ext, 'raw_deleted')}, {v(ext, 'raw_freed_mb'):.0f} MB)"
         )
         print(f"  total wall (incl. Dagster): {total:9.1f} s")
         print(
@@ -93,8 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             f"ratio {REFERENCE_ORIGINAL_DISK / max(peak_disk, 1):.1f}×)"
         )
         print(f"  peak RSS python           : {self_peak_rss_bytes() / 1e6:9.1f} MB")
-        octave_rss = v(ext, "octave_peak_rss_bytes")
-        print(f"  peak RSS octave           : {octave_rss / 1e6 if octave_rss else float('nan'):9.1f} MB")
+        print(f"  peak RSS octave           : {v(ext, 'engine_peak_rss_mb', float('nan')):9.1f} MB")
         if not args.short:
             print(
                 f"  vs stock tvb-library ≈ 4 h/region: {REFERENCE_STOCK_TVB_S / total:.0f}× faster end to end"

@@ -297,3 +297,62 @@ def test_clip_store_without_space_fails_before_any_work(tmp_path, clip_pool, oct
             build_synthetic_source(synthetic_request(**request, seed=9), octave.call)
         assert {p: p.read_bytes() for p in source.rglob("*") if p.is_file()} == before
         assert first.output_file in before
+
+
+def _mat_variables(path) -> dict:
+    return {k: v for k, v in scipy.io.loadmat(path).items() if not k.startswith("__")}
+
+
+def test_kill_9_during_the_synthetic_step_then_rerun(make_source, anatomy_dir, octave, tmp_path):
+    """A kill leaves the step's work folder (≈ 8 MB of parameters in train mode); the next run removes it and
+    writes exactly the uninterrupted file."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    counts = {3: 2, 4: 1, 6: 2}
+    reference = build_synthetic_source(
+        synthetic_request(anatomy_dir, make_source(counts, "uninterrupted"), tuple(counts), mode="test"), octave.call
+    )
+    source = make_source(counts, "killed")
+    script = (
+        "from resources.octave import OctaveResource\n"
+        "from deepsif_assets.synthetic.pipeline import build_synthetic_source\n"
+        "from tests.support.clipfactory import synthetic_request\n"
+        f"build_synthetic_source(synthetic_request({str(anatomy_dir)!r}, {str(source)!r}, {tuple(counts)!r}, "
+        "mode='test'), OctaveResource().call)\n"
+    )
+    process = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not list(source.glob(".synthetic-*/params.mat")):
+        assert process.poll() is None and time.monotonic() < deadline, "the step never wrote its parameters"
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert list(source.glob(".synthetic-*")), "the kill left the work folder behind"
+    rerun = build_synthetic_source(synthetic_request(anatomy_dir, source, tuple(counts), mode="test"), octave.call)
+    assert not list(source.glob(".synthetic-*")) and not list(source.glob(".*.tmp")), "leftovers removed"
+    got, want = _mat_variables(rerun.output_file), _mat_variables(reference.output_file)
+    assert got.keys() == want.keys() and all(np.array_equal(got[k], want[k]) for k in want)
+
+
+def test_a_full_disk_in_the_synthetic_step_names_the_file(anatomy_dir, octave, clip_pool, tmp_path):
+    from deepsif_assets.synthetic.anatomy import ensure_dis_matrix
+
+    counts = {3: 2, 4: 1}
+    with small_filesystem(tmp_path / "tiny", 64 * 2**20) as tiny:
+        source = tiny / "source"
+        for region, n in counts.items():
+            (source / "nmm_spikes" / f"a{region}").mkdir(parents=True)
+            for k in range(1, n + 1):
+                shutil.copy(clip_pool[k], source / "nmm_spikes" / f"a{region}" / f"nmm_{k}.mat")
+        ensure_dis_matrix(anatomy_dir, source)
+        (tiny / "ballast").write_bytes(bytes(shutil.disk_usage(tiny).free - 2**20))  # the parameters need ≈ 8 MB
+        with pytest.raises(OSError, match=r"No space left on device while writing .*params\.mat"):
+            build_synthetic_source(
+                synthetic_request(anatomy_dir, source, tuple(counts), mode="test", write_clip_store=False),
+                octave.call,
+            )
+        assert not list(source.glob(".synthetic-*")), "the work folder is removed after the failure"

@@ -279,15 +279,20 @@ def test_matlab_backend_gives_the_same_file(make_source, octave, anatomy_dir, fa
         np.testing.assert_array_equal(got[name], expected[name], err_msg=name)
 
 
+def _copy_clips(source, counts: dict[int, int], clip_pool) -> object:
+    """Real copies (a small file system cannot hold hard links to the pool)."""
+    for region, n in counts.items():
+        (source / "nmm_spikes" / f"a{region}").mkdir(parents=True)
+        for k in range(1, n + 1):
+            shutil.copy(clip_pool[k], source / "nmm_spikes" / f"a{region}" / f"nmm_{k}.mat")
+    return source
+
+
 def test_clip_store_without_space_fails_before_any_work(tmp_path, clip_pool, octave, anatomy_dir):
     """On a real small file system: one clear error naming the store, the previous output left untouched."""
     counts = {10: 3, 11: 3}
     with small_filesystem(tmp_path / "tiny", 64 * 2**20) as tiny:
-        source = tiny / "source"
-        for region, n in counts.items():
-            (source / "nmm_spikes" / f"a{region}").mkdir(parents=True)
-            for k in range(1, n + 1):
-                shutil.copy(clip_pool[k], source / "nmm_spikes" / f"a{region}" / f"nmm_{k}.mat")
+        source = _copy_clips(tiny / "source", counts, clip_pool)
         request = dict(anatomy_dir=anatomy_dir, source_dir=source, candidate_regions=tuple(counts), mode="test")
         first = build_synthetic_source(synthetic_request(**request, write_clip_store=False), octave.call)
         before = {p: p.read_bytes() for p in source.rglob("*") if p.is_file()}
@@ -343,11 +348,7 @@ def test_a_full_disk_in_the_synthetic_step_names_the_file(anatomy_dir, octave, c
 
     counts = {3: 2, 4: 1}
     with small_filesystem(tmp_path / "tiny", 64 * 2**20) as tiny:
-        source = tiny / "source"
-        for region, n in counts.items():
-            (source / "nmm_spikes" / f"a{region}").mkdir(parents=True)
-            for k in range(1, n + 1):
-                shutil.copy(clip_pool[k], source / "nmm_spikes" / f"a{region}" / f"nmm_{k}.mat")
+        source = _copy_clips(tiny / "source", counts, clip_pool)
         ensure_dis_matrix(anatomy_dir, source)
         (tiny / "ballast").write_bytes(bytes(shutil.disk_usage(tiny).free - 2**20))  # the parameters need ≈ 8 MB
         with pytest.raises(OSError, match=r"No space left on device while writing .*params\.mat"):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import dagster as dg
 
+from deepsif_assets.simulation.params import N_FS_REGIONS
 from neuro_core.keys import InvalidPartitionKeyError, validate_key
 
 REGIONS = "regions"
-N_FS_REGIONS = 994
 regions_partitions = dg.DynamicPartitionsDefinition(name=REGIONS)
 
 

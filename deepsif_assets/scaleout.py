@@ -18,13 +18,13 @@ from typing import Any
 import dagster as dg
 from dagster_celery import celery_executor
 
+from deepsif_assets.assets import nmm_spikes, raw_nmm
 from neuro_pipelines.instance import CELERY_TAG
 
 JOB_NAME = "deepsif_regions_celery"
 BROKER_ENV = "DAGSTER_CELERY_BROKER_URL"
 BACKEND_ENV = "DAGSTER_CELERY_BACKEND_URL"
 DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/0"
-REGION_ASSETS = ("raw_nmm", "nmm_spikes")
 
 # `acks_late` + prefetch 1: a busy worker holds no second task, so a free worker takes it. A step can run for hours
 # and Redis re-delivers a message not acknowledged within the visibility timeout, so that must exceed the longest
@@ -88,7 +88,7 @@ deepsif_celery_executor = celery_executor.configured(
 
 deepsif_regions_celery = dg.define_asset_job(
     JOB_NAME,
-    selection=dg.AssetSelection.assets(*REGION_ASSETS),
+    selection=dg.AssetSelection.assets(raw_nmm, nmm_spikes),
     executor_def=deepsif_celery_executor,
     description="One region: TVB simulation then Octave clip extraction, each step on a Celery worker.",
     tags={CELERY_TAG: "celery"},

@@ -31,6 +31,7 @@ SHORT_CONFIG = {
     "nmm_spikes": {"config": {"iterations": [0]}},
 }
 WORKERS = ["deepsif-a", "deepsif-b"]
+REGION_ASSETS = ("raw_nmm", "nmm_spikes")
 
 
 # ---- fast checks -----------------------------------------------------------------------------------------------
@@ -56,7 +57,7 @@ def test_the_job_is_part_of_the_definitions_without_a_broker(monkeypatch):
     job = defs.resolve_job_def(scaleout.JOB_NAME)
     assert job.executor_def.name == "celery"
     assert {key.to_user_string() for key in job.asset_layer.executable_asset_keys} == set(
-        scaleout.REGION_ASSETS
+        REGION_ASSETS
     )
     assert job.partitions_def == dg.DynamicPartitionsDefinition(name="regions")
 
@@ -220,10 +221,10 @@ def test_region_partitions_run_on_celery_workers_and_match_in_process(tmp_path, 
     with dg.DagsterInstance.from_config(str(home)) as instance:
         for outcome in outcomes:
             ran_on = step_workers(instance, outcome.run_id)
-            assert set(ran_on) == set(scaleout.REGION_ASSETS), f"{outcome.spec.label}: {ran_on}"
+            assert set(ran_on) == set(REGION_ASSETS), f"{outcome.spec.label}: {ran_on}"
             assert set(ran_on.values()) <= hostnames
             used |= set(ran_on.values())
-        for asset in scaleout.REGION_ASSETS:
+        for asset in REGION_ASSETS:
             assert instance.get_materialized_partitions(dg.AssetKey(asset)) == set(REGIONS)
     # Concurrent runs and one task per worker at a time (late ack, prefetch 1): both workers must have worked.
     assert used == hostnames

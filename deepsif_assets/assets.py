@@ -67,7 +67,11 @@ def raw_nmm(
         f"region {region}: {len(params.iterations)} iteration(s) × {params.n_segments} × {params.segment_ms:g} ms "
         f"at dt {params.dt:g} ms, engine {options.engine}"
     )
-    with region_lock(layout, "raw_nmm"), PeakDiskSampler([layout.raw_dir]) as disk:
+    with (
+        region_lock(layout, "raw_nmm"),
+        PeakDiskSampler([layout.raw_dir]) as disk,
+        metadata.StepPeakRss() as memory,
+    ):
         configuration = metadata.start_raw_record(layout, params, options, connectivity)
         result = simulate_region(
             connectivity,
@@ -78,7 +82,11 @@ def raw_nmm(
             raw_format=options.raw_format,
             progress=metadata.progress_logger(context.log, f"region {region}: simulated"),
         )
-    return dg.MaterializeResult(metadata=metadata.raw_metadata(result, layout, configuration, disk.peak_bytes))
+    return dg.MaterializeResult(
+        metadata=metadata.raw_metadata(
+            result, layout, configuration, disk.peak_bytes, deepsif_paths.anatomy_dir, memory
+        )
+    )
 
 
 @dg.asset(
@@ -150,7 +158,7 @@ def synthetic_source(
     )
     checks = check_synthetic_output(result.output_file, result.clip_store_rows)
     return dg.MaterializeResult(
-        metadata=metadata.synthetic_metadata(result, choice, params),
+        metadata=metadata.synthetic_metadata(result, choice, params, deepsif_paths.anatomy_dir),
         check_results=[
             dg.AssetCheckResult(check_name=name, passed=passed, metadata={"problems": "; ".join(problems) or "none"})
             for name, (passed, problems) in checks.items()

@@ -37,6 +37,7 @@ from deepsif_assets.plots import (
 )
 from deepsif_assets.simulation.params import SimulationParams
 from neuro_core.files import tree_size_bytes, write_json_atomic
+from neuro_core.plots import count_label
 from neuro_pipelines.metadata import StepPeakRss, png_markdown
 
 CLIP_SAMPLING_HZ = 500.0  # dt = 0.5 ms and ×4 decimation
@@ -220,7 +221,7 @@ def synthetic_metadata(
         ),
         "clips_per_region_plot": png_markdown(
             clips_map_png(surface, used_counts, "Clips per centre region (grey: not used)"),
-            f"Clips per centre region on the cortex ({len(used_counts)} regions used)",
+            f"Clips per centre region on the cortex ({count_label(len(used_counts), 'region')} used)",
         ),
         "distributions_plot": png_markdown(
             distributions_png(result.patch_sizes, result.sensor_snr, result.scale_ratio),
@@ -228,7 +229,9 @@ def synthetic_metadata(
         ),
         "example_sources_plot": png_markdown(
             sources_png(
-                surface, patches, f"Sample 0 of {result.n_samples:,}: its {len(patches)} source patch(es)"
+                surface,
+                patches,
+                f"Sample 0 of {result.n_samples:,}: {count_label(len(patches), 'source patch')}",
             ),
             "Sample 0: its source patches on the cortex",
         ),

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from neuro_core.plots import figure_png, new_figure, styled
+from neuro_core.plots import count_label, figure_png, new_figure, styled, whole_number_ticks
 
 INFLATED_FILE = "fs_cortex_20k_inflated.mat"
 REGION_MAPPING_FILE = "fs_cortex_20k_region_mapping.mat"
@@ -149,9 +149,8 @@ def draw_cortex_views(
     return drawn
 
 
-def _view_axes(fig: Any, spec: Any = None) -> list[Any]:
-    grid = spec.subgridspec(2, 2) if spec is not None else fig.add_gridspec(2, 2)
-    return [fig.add_subplot(grid[i, j]) for i in range(2) for j in range(2)]
+def _view_axes(fig: Any) -> list[Any]:
+    return list(fig.subplots(2, 2).ravel())
 
 
 def region_face_colours(
@@ -182,7 +181,7 @@ def region_figure(surface: CortexSurface, region: int, title: str) -> Any:
 
     colours = region_face_colours(surface, [region])
     shaded = surface.region_of_triangle != region  # the region keeps its exact colour
-    fig = new_figure(10.0, 6.4)
+    fig = new_figure(height_in=5.6)
     axes = _view_axes(fig)
     drawn = draw_cortex_views(axes, surface, colours, shaded)
     _mark_region(axes, surface, region, drawn)
@@ -208,7 +207,7 @@ def region_png(surface: CortexSurface, region: int, title: str) -> bytes:
 @styled()
 def activity_figure(time_ms: np.ndarray, trace_mv: np.ndarray, title: str) -> Any:
     """y1 − y2 (mV) of the excitable node over the previewed stretch."""
-    fig = new_figure(10.0, 3.6)
+    fig = new_figure(height_in=3.4)
     ax = fig.subplots()
     ax.plot(np.asarray(time_ms) / 1000.0, np.asarray(trace_mv), lw=0.8, color="#1f4e79")
     ax.set_xlabel("simulated time (s)")
@@ -229,7 +228,7 @@ def clips_figure(source_traces: np.ndarray, sampling_rate_hz: float, total_clips
     from matplotlib import colormaps
 
     traces = np.atleast_2d(np.asarray(source_traces, dtype=float))
-    fig = new_figure(10.0, 4.0)
+    fig = new_figure(height_in=3.8)
     ax = fig.subplots()
     t_ms = np.arange(traces.shape[1]) / sampling_rate_hz * 1000.0
     cmap = colormaps["viridis"]
@@ -264,7 +263,6 @@ def clips_map_figure(surface: CortexSurface, clip_counts: Mapping[int, int], tit
     from matplotlib import colormaps
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
-    from matplotlib.ticker import MaxNLocator
 
     values = np.full(surface.n_regions, np.nan)
     for region, n in clip_counts.items():
@@ -278,25 +276,26 @@ def clips_map_figure(surface: CortexSurface, clip_counts: Mapping[int, int], tit
     colours = np.tile(UNPAINTED, (len(surface.tri), 1))
     colours[painted] = cmap(norm(per_face[painted]))
 
-    fig = new_figure(12.0, 6.0)
-    outer = fig.add_gridspec(1, 2, width_ratios=[2.4, 1])
-    axes = _view_axes(fig, outer[0])
+    fig = new_figure(height_in=5.4)
+    # Subfigures: constrained layout then keeps the suptitle clear of the views' titles.
+    left, right = fig.subfigures(1, 2, width_ratios=[2.4, 1])
+    axes = _view_axes(left)
     drawn = draw_cortex_views(axes, surface, colours, ~painted)
     if len(clip_counts) <= MAX_RINGED_REGIONS:  # a few small regions are easy to miss on the whole cortex
         for region in clip_counts:
             _mark_region(axes, surface, int(region), drawn)
-    bar = fig.colorbar(
+    bar = left.colorbar(
         ScalarMappable(norm=norm, cmap=cmap), ax=axes, location="bottom", shrink=0.6, label="clips per region"
     )
-    bar.locator = MaxNLocator(integer=True)
+    bar.locator = whole_number_ticks()
     bar.update_ticks()
-    hist = fig.add_subplot(outer[1])
+    hist = right.subplots()
     hist.hist(counts, bins=integer_bins(counts), color="#4c72b0", edgecolor="white")
     hist.set_xlabel("clips per region")
     hist.set_ylabel("regions")
-    hist.xaxis.set_major_locator(MaxNLocator(integer=True))
-    hist.yaxis.set_major_locator(MaxNLocator(integer=True))
-    hist.set_title(f"{len(counts)} regions, {int(counts.sum()):,} clips")
+    hist.xaxis.set_major_locator(whole_number_ticks())
+    hist.yaxis.set_major_locator(whole_number_ticks())
+    hist.set_title(f"{count_label(len(counts), 'region')}, {count_label(int(counts.sum()), 'clip')}")
     fig.suptitle(title)
     return fig
 
@@ -308,18 +307,17 @@ def clips_map_png(surface: CortexSurface, clip_counts: Mapping[int, int], title:
 @styled()
 def distributions_figure(patch_sizes: np.ndarray, sensor_snr: np.ndarray, scale_ratio: np.ndarray) -> Any:
     """Histograms of the patch size (regions per source), the sensor SNR (dB) and the scale ratio."""
-    from matplotlib.ticker import MaxNLocator
 
     sizes = np.asarray(patch_sizes, dtype=int)
-    fig = new_figure(12.0, 3.8)
+    fig = new_figure(height_in=3.4)
     size_ax, snr_ax, ratio_ax = fig.subplots(1, 3)
-    size_ax.hist(sizes, bins=integer_bins(sizes), color="#4c72b0")
+    size_ax.hist(sizes, bins=integer_bins(sizes), color="#4c72b0", edgecolor="white")
     size_ax.set(
         xlabel="regions per source patch",
         ylabel="source patches",
         title=f"patch size ({len(sizes):,} patches)",
     )
-    size_ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    size_ax.xaxis.set_major_locator(whole_number_ticks())
     levels, n = np.unique(np.asarray(sensor_snr).round().astype(int), return_counts=True)
     snr_ax.bar([str(v) for v in levels], n, color="#55a868")
     snr_ax.set(xlabel="sensor SNR (dB)", ylabel="samples", title="sensor SNR")
@@ -328,7 +326,7 @@ def distributions_figure(patch_sizes: np.ndarray, sensor_snr: np.ndarray, scale_
     ratio_ax.hist(ratios, bins=40, color="#c44e52")
     ratio_ax.set(xlabel="scale ratio", ylabel="values", title="scale ratio")
     for ax in (size_ax, snr_ax, ratio_ax):
-        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.yaxis.set_major_locator(whole_number_ticks())
     return fig
 
 
@@ -358,9 +356,9 @@ def sources_figure(surface: CortexSurface, patches: Sequence[np.ndarray], title:
         colours[faces] = colour
         shaded[faces] = False
         centre = int(patch[0]) if len(patch) else -1
-        size = f"{len(patch)} region" if len(patch) == 1 else f"{len(patch)} regions"
+        size = count_label(len(patch), "region")
         handles.append(Patch(color=colour, label=f"source {k + 1}: {size} around region {centre}"))
-    fig = new_figure(10.0, 6.6)
+    fig = new_figure(height_in=5.8)
     axes = _view_axes(fig)
     drawn = draw_cortex_views(axes, surface, colours, shaded)
     for patch in patches:

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from neuro_core.plots import figure_png, new_figure, styled
+from neuro_core.plots import count_label, figure_png, new_figure, styled, whole_number_ticks
 
 ZOOM_MARGIN_UM = 60.0
 MIN_ZOOM_WIDTH_TO_HEIGHT = 0.5
@@ -50,7 +50,7 @@ def probe_figure(probegroup: Any, channel_groups: np.ndarray, title: str) -> Any
     colours = group_colours([g for g in all_groups if g is not None])
     contact_colours = [colours.get(g, (0.75, 0.75, 0.75, 1.0)) for g in all_groups]
 
-    fig = new_figure(10.0, 6.5)
+    fig = new_figure(height_in=6.0)
     overview, zoom = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 2.2]})
     # Contours under the contacts (probeinterface adds the contour last, which would hide them when opaque).
     contact_style = {"edgecolor": "none", "lw": 0, "alpha": 1.0, "zorder": 3}
@@ -114,20 +114,18 @@ def recording_figure(
     channel_groups: np.ndarray, samples_per_segment: Sequence[int], sampling_rate_hz: float, title: str
 ) -> Any:
     """Channels per channel group (left) and each segment's duration, labelled with its samples (right)."""
-    from matplotlib.ticker import MaxNLocator
-
     groups, counts = np.unique(np.asarray(channel_groups).astype(str), return_counts=True)
     colours = group_colours(list(groups))
     samples = np.asarray(samples_per_segment, dtype=np.int64)
     durations = samples / float(sampling_rate_hz)
 
-    fig = new_figure(10.0, max(3.0, 1.6 + 0.35 * max(len(groups), len(samples))))
+    fig = new_figure(height_in=max(3.0, 1.6 + 0.35 * max(len(groups), len(samples))))
     by_group, by_segment = fig.subplots(1, 2)
     bars = by_group.barh([f"group {g}" for g in groups], counts, color=[colours[g] for g in groups])
     by_group.bar_label(bars, padding=3)
     by_group.set_xlabel("channels")
-    by_group.set_title(f"{_plural(int(counts.sum()), 'channel')} in {_plural(len(groups), 'group')}")
-    by_group.xaxis.set_major_locator(MaxNLocator(integer=True))
+    by_group.set_title(f"{count_label(int(counts.sum()), 'channel')} in {count_label(len(groups), 'group')}")
+    by_group.xaxis.set_major_locator(whole_number_ticks())
     by_group.invert_yaxis()
     by_group.margins(x=0.2)
 
@@ -135,7 +133,7 @@ def recording_figure(
     labels = [f"{d:,.3g} s, {n:,} samples" for d, n in zip(durations, samples, strict=True)]
     by_segment.bar_label(bars, labels=labels, padding=3)
     by_segment.set_xlabel("duration (s)")
-    by_segment.set_title(f"{_plural(len(samples), 'segment')} at {sampling_rate_hz:,.0f} Hz")
+    by_segment.set_title(f"{count_label(len(samples), 'segment')} at {sampling_rate_hz:,.0f} Hz")
     by_segment.invert_yaxis()
     by_segment.margins(x=0.45)
     fig.suptitle(title)
@@ -146,7 +144,3 @@ def recording_png(
     channel_groups: np.ndarray, samples_per_segment: Sequence[int], sampling_rate_hz: float, title: str
 ) -> bytes:
     return figure_png(recording_figure(channel_groups, samples_per_segment, sampling_rate_hz, title))
-
-
-def _plural(n: int, noun: str) -> str:
-    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"

@@ -95,8 +95,8 @@ def _tick_labels(ax, axis: str = "x") -> list[str]:
     return [t.get_text().replace("−", "-") for t in ticks if t.get_text()]
 
 
-def test_clips_map_paints_used_regions_and_has_whole_number_ticks(cortex):
-    counts = {3: 2, 4: 1, 700: 7}
+@pytest.mark.parametrize("counts", [{3: 2, 4: 1, 700: 7}, {0: 1}])
+def test_clips_map_paints_used_regions_and_has_whole_number_ticks(cortex, counts):
     fig = clips_map_figure(cortex, counts, "Clips per region")
     faces = np.concatenate(_views(fig))
     assert (~np.all(np.isclose(faces[:, :3], faces[:, [1, 2, 0]]), axis=1)).any()  # some faces are coloured

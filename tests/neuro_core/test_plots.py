@@ -8,11 +8,13 @@ from neuro_core.plots import (
     DPI,
     MAX_PNG_BYTES,
     MIN_WIDTH_PX,
+    count_label,
     figure_png,
     new_figure,
     png_size,
     small_texts,
     styled,
+    whole_number_ticks,
 )
 
 
@@ -56,3 +58,11 @@ def test_png_size_rejects_other_files_and_corrupt_chunks():
     png[20] ^= 0xFF  # inside IHDR (the width), so its CRC no longer matches
     with pytest.raises(ValueError, match="corrupt"):
         png_size(bytes(png))
+
+
+def test_count_labels_and_whole_number_ticks():
+    assert [count_label(n, "clip") for n in (1, 2)] == ["1 clip", "2 clips"]
+    assert count_label(1200, "source patch") == "1,200 source patches"
+    # One bar at 1 (axis 0.45…1.55): the case where a plain integer MaxNLocator falls back to 0.15 steps.
+    ticks = whole_number_ticks().tick_values(0.45, 1.55)
+    assert ticks.tolist() and all(t == int(t) for t in ticks)

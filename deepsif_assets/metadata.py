@@ -173,7 +173,7 @@ def clip_metadata(
         traces = source_traces(layout, status.total_clips)
         metadata["clips_plot"] = png_markdown(
             clips_png(traces, CLIP_SAMPLING_HZ, status.total_clips, f"Region {layout.region}"),
-            f"Region {layout.region}: the source channel of {len(traces)} of its {status.total_clips} clips",
+            f"Region {layout.region}: the source channel of {len(traces)} of its {count_label(status.total_clips, 'clip')}",
         )
     return metadata
 

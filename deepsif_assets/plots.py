@@ -238,7 +238,9 @@ def clips_figure(source_traces: np.ndarray, sampling_rate_hz: float, total_clips
     ax.set_ylabel("source region (mV)")
     ax.margins(x=0)
     ax.grid(alpha=0.3)
-    ax.set_title(f"{title}: {len(traces)} of {total_clips} clips, spread over the region's clips")
+    ax.set_title(
+        f"{title}: {len(traces)} of {count_label(total_clips, 'clip')}, spread over the region's clips"
+    )
     return fig
 
 

@@ -21,7 +21,7 @@ from deepsif_assets.params import REGIONS_PER_BATCH, ExtractionParams, Simulatio
 from deepsif_assets.partitions import regions_partitions, validate_region_key
 from deepsif_assets.schedule import regions_label
 from deepsif_assets.simulation.params import SimulationParams
-from neuro_core.measure import PeakDiskSampler
+from neuro_core.measure import PeakDiskSampler, StepPeakRss
 from neuro_pipelines.instance import claim_run
 from resources.deepsif_paths import DeepsifPaths
 from resources.octave import OctaveResource
@@ -82,6 +82,7 @@ def raw_nmm(
         for layout in layouts.values():
             stack.enter_context(region_lock(layout, "raw_nmm"))
         disk = stack.enter_context(PeakDiskSampler([layout.raw_dir for layout in layouts.values()]))
+        memory = stack.enter_context(StepPeakRss())
         configurations = {
             r: metadata.start_raw_record(layout, params, options, connectivity) for r, layout in layouts.items()
         }
@@ -98,7 +99,9 @@ def raw_nmm(
         )
     for r, result in results.items():
         context.add_asset_metadata(
-            metadata.raw_metadata(result, layouts[r], configurations[r], regions, disk.peak_bytes),
+            metadata.raw_metadata(
+                result, layouts[r], configurations[r], regions, disk.peak_bytes, deepsif_paths.anatomy_dir, memory
+            ),
             partition_key=str(r),
         )
     return dg.MaterializeResult()
@@ -173,7 +176,7 @@ def synthetic_source(
     )
     checks = check_synthetic_output(result.output_file, result.clip_store_rows)
     return dg.MaterializeResult(
-        metadata=metadata.synthetic_metadata(result, choice, params),
+        metadata=metadata.synthetic_metadata(result, choice, params, deepsif_paths.anatomy_dir),
         check_results=[
             dg.AssetCheckResult(check_name=name, passed=passed, metadata={"problems": "; ".join(problems) or "none"})
             for name, (passed, problems) in checks.items()

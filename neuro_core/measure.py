@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import resource
 import threading
 import time
@@ -87,3 +89,26 @@ class Stopwatch:
         self.laps[name] = round(now - self._start, 3)
         self._start = now
         return self.laps[name]
+
+
+class StepPeakRss:
+    """Peak resident memory of this process while the ``with`` block runs (``peak_bytes``; None if unknown).
+
+    Linux resets a process' high-water mark (``VmHWM``) to its current RSS when "5" is written to
+    ``/proc/self/clear_refs``; reading it at the end gives the step's own peak, not the worker process' lifetime
+    peak (``ru_maxrss``) that earlier runs in the same process would set. Where the reset is refused, nothing is
+    reported rather than a misleading lifetime figure.
+    """
+
+    def __init__(self) -> None:
+        self.peak_bytes: int | None = None
+        self._reset = False
+
+    def __enter__(self) -> StepPeakRss:
+        with contextlib.suppress(OSError):
+            Path("/proc/self/clear_refs").write_text("5")
+            self._reset = True
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.peak_bytes = process_peak_rss_bytes(os.getpid()) if self._reset else None

@@ -1,31 +1,49 @@
 import base64
+import os
+import re
 
 import numpy as np
+import pytest
 
-from deepsif_assets.plots import activity_png, clips_overlay_png
-from ephys_assets.plots import probe_layout_png
-from neuro_core.plots import MAX_PNG_BYTES
+from neuro_core.measure import StepPeakRss
+from neuro_core.plots import figure_png, new_figure
 from neuro_pipelines.metadata import png_markdown
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+def _png() -> bytes:
+    fig = new_figure(8.0, 2.0)
+    fig.subplots().plot([0, 1], [1, 0])
+    return figure_png(fig)
 
 
-def _check_png(png: bytes) -> None:
-    assert png.startswith(PNG_SIGNATURE)
-    assert 1_000 < len(png) < MAX_PNG_BYTES
+def test_png_markdown_shows_the_title_and_embeds_the_image():
+    png = _png()
+    text = png_markdown(png, 'Region 3 "excited" [left]').value
+    heading, image = text.split("\n\n")
+    assert heading == "**Region 3  excited   left**"
+    match = re.fullmatch(r'!\[([^\]]+)\]\(data:image/png;base64,([A-Za-z0-9+/=]+) "([^"]+)"\)', image)
+    assert match, image
+    assert match.group(1) == match.group(3) == "Region 3  excited   left"
+    assert base64.b64decode(match.group(2)) == png
 
 
-def test_figures_are_small_pngs():
-    rng = np.random.default_rng(0)
-    locations = np.column_stack([np.tile([0, 32], 48), np.repeat(np.arange(48) * 20, 2)])
-    _check_png(probe_layout_png(locations, np.repeat([0, 1, 2, 3], 24), "probe"))
-    t = np.arange(2000) * 0.5
-    _check_png(activity_png(t, np.sin(t / 50), "node 0"))
-    _check_png(clips_overlay_png(rng.normal(size=(5, 500)), 500.0, "clips"))
+def test_png_markdown_refuses_anything_but_a_png():
+    with pytest.raises(ValueError, match="not a PNG"):
+        png_markdown(b"<svg/>", "x")
 
 
-def test_png_markdown_embeds_the_image():
-    png = activity_png(np.arange(10.0), np.arange(10.0), "x")
-    text = png_markdown(png, "activity").value
-    encoded = text.split("base64,")[1].rstrip(")")
-    assert base64.b64decode(encoded) == png
+def _rss_bytes() -> int:
+    return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def test_step_peak_rss_is_the_blocks_own_peak_not_the_process_lifetime_peak():
+    before = np.ones(400_000_000 // 8)  # a 400 MB peak before the step
+    before[::512] = 2.0
+    del before
+    baseline = _rss_bytes()
+    with StepPeakRss() as memory:
+        during = np.ones(100_000_000 // 8)  # 100 MB touched inside the step
+        during[::512] = 2.0
+        del during
+    assert memory.peak_bytes is not None
+    assert baseline + 90e6 <= memory.peak_bytes < baseline + 300e6

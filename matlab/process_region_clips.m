@@ -212,16 +212,6 @@ end
 end
 
 
-function ensure_dir(folder)
-if ~isfolder(folder)
-    [ok, msg] = mkdir(folder);
-    if ~ok
-        error('process_region_clips:io', 'cannot create folder %s: %s', folder, msg);
-    end
-end
-end
-
-
 function nmm = load_downsampled(raw_dir, iter, region, opts)
 % The decimated, remapped series (n_ds x n_fs single) of one iteration: the _ds.mat cache if present, else the raw
 % segments (transient dropped, every downsample_factor-th row kept, columns remapped).

@@ -41,8 +41,8 @@ cache = struct('region', double(region), 'n_clips', n_clips, 'window_rows', rows
                'window_start', window_start, 'window_length', window_length, 'clip_mean', clip_mean, ...
                'shape_power', shape_power);
 folder = fileparts(target);
-if ~isempty(folder) && exist(folder, 'dir') ~= 7
-    mkdir(folder);
+if ~isempty(folder)
+    ensure_dir(folder);                             % race-free: regions extracted at once share this folder
 end
 save_atomic(target, cache, '-v6');
 end

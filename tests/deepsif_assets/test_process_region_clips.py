@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.io
 
-from resources.octave import OctaveError, OctaveResource
+from resources.octave import OctaveError, OctaveResource, matlab_literal
 from tests.deepsif_assets.clip_reference import (
     REAL,
     SMALL,
@@ -29,6 +31,7 @@ pytestmark = pytest.mark.skipif(
 
 REGION = 2  # a remapped column of the small anatomy (filled from TVB column 12)
 SEG = 12_000  # raw samples per segment (6 s at 2 kHz)
+MATLAB_DIR = Path(__file__).resolve().parents[2] / "matlab"
 
 
 def onset_for_peak(ds_peak: int) -> int:
@@ -290,3 +293,152 @@ def test_segment_order_numeric_by_default_lexicographic_on_request(octave, tmp_p
         shutil.rmtree(source / "nmm_spikes", ignore_errors=True)
         run(octave, REGION, source, leadfield, iterations=[0], lexicographic_segment_order=faithful)
         assert read_marker(source, REGION, 0)["spike_time"].ravel().tolist() == expected.spike_time
+
+
+# ---- folders shared by regions extracted at the same moment -----------------------------------------------------
+# A stand-in for Octave's mkdir that loses every race: another process creates the folder (with its parents) between
+# mkdir's existence check and its system call, so the call reports the system call's "File exists" although the
+# folder is there. A folder that already existed before the call is success, as in Octave.
+RACING_MKDIR = r"""function varargout = mkdir(varargin)
+if nargin == 2
+    folder = fullfile(varargin{1}, varargin{2});
+else
+    folder = varargin{1};
+end
+log = fopen(getenv('RACING_MKDIR_LOG'), 'a');
+fprintf(log, '%s\n', folder);
+fclose(log);
+if isfolder(folder)
+    result = {true, 'directory exists', 'mkdir'};
+else
+    [rc, out] = system(sprintf('mkdir -p ''%s''', folder));
+    if rc ~= 0
+        error('racing mkdir: %s', out);
+    end
+    if nargout == 0
+        error('mkdir: operation failed: File exists');
+    end
+    result = {false, 'File exists', 'mkdir'};
+end
+varargout = result(1:max(nargout, 1));
+end
+"""
+
+
+def octave_cli(code: str, *path: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    """``code`` in a fresh octave-cli whose path has matlab/ and then ``path`` in front of it."""
+    prefix = "".join(f"addpath({matlab_literal(str(p))}); " for p in (MATLAB_DIR, *path))
+    return subprocess.run(
+        ["octave-cli", "--no-gui", "--norc", "--eval", prefix + code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+
+
+def small_opts() -> dict:
+    opts = {**SMALL.clip_options(), "verbose": False}
+    return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in opts.items()}
+
+
+def test_folder_made_by_another_process_meanwhile_is_success(small_case, tmp_path, monkeypatch):
+    """Every mkdir of a fresh extraction loses the race: the clips and markers are written all the same.
+
+    Without ensure_dir.m, process_region_clips failed here with ``cannot create folder …/nmm_spikes/a2: File
+    exists`` — what two regions extracted at once into a fresh source folder could hit."""
+    root, leadfield, _raws, references = small_case
+    source = tmp_path / "source"
+    shutil.copytree(root / "source", source)
+    shim = tmp_path / "racing-mkdir"
+    shim.mkdir()
+    (shim / "mkdir.m").write_text(RACING_MKDIR)
+    log = tmp_path / "mkdir-calls.txt"
+    monkeypatch.setenv("RACING_MKDIR_LOG", str(log))
+    call = (
+        f"process_region_clips({REGION}, {matlab_literal(str(source))}, {matlab_literal(str(leadfield))}, "
+        f"'spikes', {matlab_literal(small_opts())}); disp('extraction finished')"
+    )
+    result = octave_cli(call, shim)
+    assert result.returncode == 0 and "extraction finished" in result.stdout, result.stderr
+    # Every folder of the extraction went through a lost race.
+    out = source / "nmm_spikes"
+    made = {Path(line) for line in log.read_text().splitlines()}
+    assert {out, out / f"a{REGION}", out / "clip_info", out / "clip_windows"} <= made
+    assert {out / "clip_info" / f"iter{m}" for m in range(3)} <= made
+    total = sum(len(r.spike_time) for r in references)
+    assert read_marker(source, REGION, 2)["num_spike"].item() == total
+    assert len(list((out / f"a{REGION}").iterdir())) == total
+    assert read_window_cache(source, REGION)["n_clips"].item() == total
+    np.testing.assert_allclose(read_clip(source, REGION, 1), references[0].clips[0], rtol=1e-5, atol=1e-4)
+
+
+def test_ensure_dir_error_names_the_folder(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = octave_cli(f"ensure_dir({matlab_literal(str(blocker / 'sub' / 'dir'))})")
+    assert result.returncode != 0
+    assert f"cannot create folder {blocker}: " in result.stderr  # the first level it could not create
+
+
+STRESS = r"""fclose(fopen(fullfile(root, sprintf('ready_%d', me)), 'w'));
+while ~isfile(fullfile(root, 'go'))
+    pause(0.001);
+end
+n_made = 0;
+failures = {};
+for k = 1:n
+    for leaf = {'a0', 'a1', fullfile('clip_info', 'iter0')}
+        try
+            ensure_dir(fullfile(root, sprintf('%d', k), 'nmm_spikes', leaf{1}));
+            n_made = n_made + 1;
+        catch err
+            failures{end + 1} = err.message;
+        end
+    end
+end
+printf('made %d failed %d\n', n_made, numel(failures));
+printf('%s\n', failures{:});
+"""
+
+
+def test_concurrent_processes_create_the_same_folders(tmp_path):
+    """Two Octave processes, released at the same moment, create the same nested folders 3 × 1000 times each.
+
+    The same harness with the former check-then-mkdir (``if ~isfolder(f), mkdir(f)``) in front of the path lost
+    the race in about a third of the calls on the 2-core development machine ("cannot create folder …: File
+    exists", 923 and 1061 of 3000 in two runs)."""
+    root = tmp_path / "root"
+    root.mkdir()
+    n = 1000
+    procs = [
+        subprocess.Popen(
+            [
+                "octave-cli",
+                "--no-gui",
+                "--norc",
+                "--eval",
+                f"addpath({matlab_literal(str(MATLAB_DIR))}); "
+                f"root = {matlab_literal(str(root))}; me = {me}; n = {n};\n{STRESS}",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for me in (1, 2)
+    ]
+    try:
+        deadline = time.monotonic() + 120
+        while not all((root / f"ready_{me}").exists() for me in (1, 2)):  # both past start-up
+            assert time.monotonic() < deadline and all(p.poll() is None for p in procs), "no start"
+            time.sleep(0.01)
+        (root / "go").touch()
+        outputs = [p.communicate(timeout=300) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    for (out, err), p in zip(outputs, procs, strict=True):
+        assert p.returncode == 0, err
+        assert out.startswith(f"made {3 * n} failed 0"), out
+    assert all((root / str(k) / "nmm_spikes" / "clip_info" / "iter0").is_dir() for k in range(1, n + 1))

@@ -134,7 +134,7 @@ for j = 1:numel(iterations)
     clips_per_iteration(j) = n_keep;
     marker = struct('num_spike', num_spike, 'spike_time', reshape(spike_time, 1, []));
     save_atomic(marker_file, marker);
-    log_line(opts, 'region %d iter %d: %d peaks, %d clips kept (alpha %.4g), %.1f s', region, iter, ...
+    log_line(opts, 'region %d iter %d: %d peaks, %d clips kept (alpha %.4g), %.2f s', region, iter, ...
              numel(spike_chan), n_keep, alpha, toc(t_iter));
     log_line(opts, 'iter_%d_i_%d is done', iter, region);
     clear nmm;
@@ -314,31 +314,82 @@ end
 function [spike_time, spike_chan] = find_spike_time(nmm, opts)
 % Peaks >= threshold that are strict local maxima in time; stable-sorted by time (lower channel first), then the
 % edge rule and the separation rule over the full sorted list (section 5.4).
+% The rule: values below the threshold become 0, then a peak is a sample greater than both its neighbours in
+% time. With a positive threshold every thresholded value is 0 or >= threshold, so a peak is a sample >= threshold;
+% those few samples are found through the maxima of short runs of the series and tested against their
+% thresholded neighbours. The peaks, and their order (column-major, then a stable sort by time), are those of the
+% dense test of every sample (still used for a non-positive threshold).
 n = size(nmm, 1);
-block = 128;                                        % columns per pass: bounds the temporary arrays
-times = cell(1, 0);
-chans = cell(1, 0);
-for c0 = 1:block:size(nmm, 2)
-    cols = c0:min(c0 + block - 1, size(nmm, 2));
-    x = nmm(:, cols);
-    x(x < opts.threshold_mv) = 0;
-    is_max = false(size(x));
-    if n >= 3
-        mid = x(2:end - 1, :);
-        is_max(2:end - 1, :) = mid > x(1:end - 2, :) & mid > x(3:end, :);
-    end
-    [t, c] = find(is_max);
-    times{end + 1} = t(:); %#ok<AGROW>
-    chans{end + 1} = c(:) + c0 - 1; %#ok<AGROW>
+thr = opts.threshold_mv;
+if n < 3                                            % no sample has two neighbours
+    idx = zeros(0, 1);
+elseif thr > 0
+    idx = samples_at_least(nmm, thr);
+    t = mod(idx - 1, n) + 1;
+    idx = idx(t >= 2 & t <= n - 1);                 % the neighbours idx -/+ 1 are in the same column
+    mid = nmm(idx);
+    before = nmm(idx - 1);
+    before(before < thr) = 0;
+    after = nmm(idx + 1);
+    after(after < thr) = 0;
+    idx = idx(mid > before & mid > after);
+else
+    idx = dense_peaks(nmm, thr);
 end
-t = vertcat(times{:}, zeros(0, 1));
-c = vertcat(chans{:}, zeros(0, 1));
+t = mod(idx - 1, n) + 1;
+c = floor((idx - 1) / n) + 1;
 [t, order] = sort(t);                               % sort is stable in MATLAB and Octave
 c = c(order);
 separated = [true; diff(t) > opts.min_peak_separation];
 use = (t - opts.edge_before > 0) & (t + opts.edge_after < n) & separated(1:numel(t));
 spike_time = reshape(t(use), 1, []);
 spike_chan = reshape(c(use), 1, []);
+end
+
+
+function idx = samples_at_least(nmm, thr)
+% Linear indices (ascending, a column) of the samples >= thr. The series is read once, as the maxima of runs of
+% `run` consecutive samples (a reshape shares the data, no copy); only runs whose maximum reaches thr are read again.
+total = numel(nmm);
+run = run_length(total, size(nmm, 1));
+hot = find(max(reshape(nmm, run, []), [], 1) >= thr);
+idx = reshape((1:run)', [], 1) + reshape((hot - 1) * run, 1, []);
+idx = idx(:);
+idx = idx(nmm(idx) >= thr);
+end
+
+
+function run = run_length(total, n_rows)
+% A divisor of total near 256 (short runs: few samples to read again around each peak); else n_rows (one run per
+% column, always a divisor).
+run = n_rows;
+for d = [256:-1:64, 257:4096]
+    if mod(total, d) == 0
+        run = d;
+        return;
+    end
+end
+end
+
+
+function idx = dense_peaks(nmm, thr)
+% Linear indices (ascending) of the peaks by the dense test: threshold a block of columns, compare every sample
+% with both neighbours. Only columns that reach the threshold can hold one (below it everywhere: all zeros).
+n = size(nmm, 1);
+active = find(max(nmm, [], 1) >= thr);
+block = 128;                                        % columns per pass: bounds the temporary arrays
+parts = cell(1, 0);
+for b0 = 1:block:numel(active)
+    cols = active(b0:min(b0 + block - 1, numel(active)));
+    x = nmm(:, cols);
+    x(x < thr) = 0;
+    is_max = false(size(x));
+    mid = x(2:end - 1, :);
+    is_max(2:end - 1, :) = mid > x(1:end - 2, :) & mid > x(3:end, :);
+    [t, c] = find(is_max);
+    parts{end + 1} = reshape(t + (reshape(cols(c), [], 1) - 1) * n, [], 1); %#ok<AGROW>
+end
+idx = vertcat(parts{:}, zeros(0, 1));
 end
 
 
@@ -427,13 +478,9 @@ end
 
 
 function means = column_means(nmm)
-% Column means accumulated in double, a block of columns at a time (no full double copy of the series).
-means = zeros(1, size(nmm, 2));
-block = 128;
-for c0 = 1:block:size(nmm, 2)
-    cols = c0:min(c0 + block - 1, size(nmm, 2));
-    means(cols) = mean(double(nmm(:, cols)), 1);
-end
+% Column means accumulated in double without a double copy of the series: sum(..., 'double') adds the same values
+% in the same order as sum(double(...)), so the means are those of mean(double(nmm), 1).
+means = sum(nmm, 1, 'double') / size(nmm, 1);
 end
 
 

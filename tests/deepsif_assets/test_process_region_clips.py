@@ -442,3 +442,89 @@ def test_concurrent_processes_create_the_same_folders(tmp_path):
         assert p.returncode == 0, err
         assert out.startswith(f"made {3 * n} failed 0"), out
     assert all((root / str(k) / "nmm_spikes" / "clip_info" / "iter0").is_dir() for k in range(1, n + 1))
+
+
+# ---- the same output as the former code ---------------------------------------------------------------------------
+FORMER_REV = "6f7d639"  # the last commit before the extraction speed-up
+FORMER_FILES = ("process_region_clips.m", "write_clip_windows.m", "clip_window.m", "save_atomic.m")
+
+
+@pytest.fixture(scope="module")
+def former_code(tmp_path_factory) -> Path:
+    """The .m files of ``FORMER_REV`` (git show), to be put in front of matlab/ on the Octave path."""
+    folder = tmp_path_factory.mktemp("former-matlab")
+    for name in FORMER_FILES:
+        shown = subprocess.run(
+            ["git", "-C", str(MATLAB_DIR.parent), "show", f"{FORMER_REV}:matlab/{name}"], capture_output=True
+        )
+        if shown.returncode != 0:
+            pytest.skip(f"git show {FORMER_REV}:matlab/{name} is unavailable here")
+        (folder / name).write_bytes(shown.stdout)
+    return folder
+
+
+def former_cases(root: Path, small_source: Path) -> dict[str, tuple[Path, dict]]:
+    """Source folders and options that exercise both peak searches, NaN samples and two spikes in one block."""
+    src = SMALL.tvb_column(REGION)
+    cases = {}
+    for name, options in (
+        ("default", {}),
+        ("low-threshold", {"threshold_mv": 0.12}),  # many candidate samples and peaks, most spikes fall to rule 2
+        ("non-positive-threshold", {"threshold_mv": -0.05}),  # the dense peak test
+    ):
+        cases[name] = (root / name, options)
+        shutil.copytree(small_source, root / name)
+    one_iteration = {
+        # two source spikes in the block 1001..1500 (identical clips) and one more
+        "same-block": RawSpec(1, 12_000, {src: [onset_for_peak(t) for t in (1100, 1300, 2100)]}, seed=31),
+        "nan-samples": RawSpec(1, 12_000, {src: [onset_for_peak(1700)], 4: [onset_for_peak(1400)]}, seed=32),
+    }
+    for name, spec in one_iteration.items():
+        nmm = downsample_remap(make_raw(spec, SMALL.n_tvb), SMALL)
+        if name == "nan-samples":
+            # A NaN at the peak of channel 4 (1-based 1400) leaves no peak there: the source spike is not rejected
+            # by rule 2. A NaN also makes every column mean with it, hence alpha and the rescaled spike, NaN.
+            nmm[1399, 4] = np.nan
+        write_compact(nmm, root / name / "raw_nmm" / f"a{REGION}", 0, REGION)
+        cases[name] = (root / name, {"iterations": [0]})
+    return cases
+
+
+def mat_variables(path: Path) -> dict[str, np.ndarray]:
+    return {k: np.asarray(v) for k, v in scipy.io.loadmat(path).items() if not k.startswith("__")}
+
+
+def test_identical_to_former_code(small_case, former_code, tmp_path):
+    """Clips, markers and window caches of the former code (FORMER_REV) and the current one: every variable of
+    every file bitwise equal, for both peak searches, NaN samples and identical clips of one block."""
+    root, leadfield, _raws, _references = small_case
+    outputs = {}
+    for label, path in (("former", (former_code,)), ("current", ())):
+        cases = former_cases(tmp_path / label, root / "source")
+        calls = "".join(
+            f"process_region_clips({REGION}, {matlab_literal(str(folder))}, {matlab_literal(str(leadfield))}, "
+            f"'spikes', {matlab_literal({**small_opts(), **options})}); "
+            for folder, options in cases.values()
+        )
+        result = octave_cli(calls + "disp('all extracted')", *path)
+        assert result.returncode == 0 and "all extracted" in result.stdout, result.stderr
+        outputs[label] = {name: folder / "nmm_spikes" for name, (folder, _opts) in cases.items()}
+    n_clips = {}
+    for name, former in outputs["former"].items():
+        current = outputs["current"][name]
+        files = sorted(p.relative_to(former) for p in former.rglob("*") if p.is_file())
+        assert files == sorted(p.relative_to(current) for p in current.rglob("*") if p.is_file()), name
+        for rel in files:
+            a, b = mat_variables(former / rel), mat_variables(current / rel)
+            assert a.keys() == b.keys(), (name, rel)
+            for var in a:
+                assert a[var].dtype == b[var].dtype and a[var].shape == b[var].shape, (name, rel, var)
+                assert a[var].tobytes() == b[var].tobytes(), (name, rel, var)
+        n_clips[name] = len(list((former / f"a{REGION}").iterdir()))
+    assert n_clips["default"] == 8 and n_clips["same-block"] == 3 and n_clips["nan-samples"] == 1
+    assert n_clips["low-threshold"] < n_clips["default"]
+    same_block = outputs["current"]["same-block"] / f"a{REGION}"
+    np.testing.assert_array_equal(read_clip(same_block.parents[1], REGION, 1), read_clip(same_block.parents[1], REGION, 2))
+    nan_clip = read_clip(outputs["current"]["nan-samples"].parent, REGION, 1)
+    assert np.isnan(nan_clip).any()  # NaN samples reach the clip (and alpha): the same NaNs as before
+

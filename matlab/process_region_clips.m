@@ -14,7 +14,10 @@ function summary = process_region_clips(region, source_dir, leadfield_file, file
 %   - clips and markers are written atomically (save_atomic.m: temp file, read back, rename), and the marker of
 %     an iteration only after all its clips;
 %   - at the end, the clips' peak windows are cached in nmm_<filename>/clip_windows/a<region>.mat
-%     (write_clip_windows.m) so the synthetic-source step need not inflate every clip again.
+%     (write_clip_windows.m) so the synthetic-source step need not inflate every clip again; the windows of the
+%     clips written by this call come from memory, only clips of skipped iterations are loaded again;
+%   - folders are created race-free (ensure_dir.m): regions extracted at once share nmm_<filename>/ and its
+%     subfolders.
 %
 % Inputs
 %   region          0-based fs region id (folder a<region>)
@@ -74,6 +77,7 @@ end
 iterations = opts.iterations;
 clips_per_iteration = zeros(1, numel(iterations));
 num_spike = 0;
+windows = cell(1, 0);                               % peak windows of the clips written here, by clip number
 for j = 1:numel(iterations)
     iter = iterations(j);
     t_iter = tic;
@@ -118,13 +122,15 @@ for j = 1:numel(iterations)
     % ---- scale to the target sensor SNR, rescale the waveform, cut clips (sections 5.6-5.8) -------------
     if n_keep > 0
         alpha = find_alpha(nmm, fwd, src, spike_time, opts);
-        source = rescale_source_column(double(nmm(:, src)), spike_time, alpha, opts);
+        source = single(rescale_source_column(double(nmm(:, src)), spike_time, alpha, opts));
         starts = block_start(spike_time, opts);
         for s = 1:n_keep
             rows = starts(s):(starts(s) + opts.clip_length - 1);
             data = nmm(rows, :);
-            data(:, src) = single(source(rows));
-            save_atomic(fullfile(clip_dir, sprintf('nmm_%d.mat', offset + s)), struct('data', data));
+            data(:, src) = source(rows);
+            clip_file = fullfile(clip_dir, sprintf('nmm_%d.mat', offset + s));
+            save_atomic(clip_file, struct('data', data));
+            windows{offset + s} = peak_window(data, src, clip_file);
         end
     else
         alpha = NaN;
@@ -140,7 +146,7 @@ for j = 1:numel(iterations)
     clear nmm;
 end
 
-write_clip_windows(clip_dir, region, num_spike, window_file);
+write_clip_windows(clip_dir, region, num_spike, window_file, windows);
 log_line(opts, 'region %d: %d clip windows cached in %s', region, num_spike, window_file);
 
 summary = struct('clips_per_iteration', clips_per_iteration, 'num_spike', num_spike, ...
@@ -474,6 +480,14 @@ for s = 1:numel(spike_time)
     x(rows) = sig;
 end
 source = x + mu;
+end
+
+
+function entry = peak_window(data, src, clip_file)
+% The clip's peak window for the cache of write_clip_windows.m, from the clip in memory (the values saved in
+% clip_file): the cache need not load the clips written by this call again.
+[rows, clip_mean, window, shape_power] = clip_window(double(data), src, false, clip_file);
+entry = struct('rows', single(rows), 'clip_mean', clip_mean, 'window', window, 'shape_power', shape_power);
 end
 
 

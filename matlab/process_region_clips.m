@@ -11,8 +11,9 @@ function summary = process_region_clips(region, source_dir, leadfield_file, file
 %   - clip numbers continue from the previous iteration's marker num_spike (never a per-call counter);
 %   - an iteration without kept spikes (including a lone spike rejected by rule 2) gives zero clips AND a marker;
 %   - a missing iteration is an error that names the missing files;
-%   - clips and markers are written atomically (save_atomic.m: temp file, read back, rename), and the marker of
-%     an iteration only after all its clips;
+%   - clips and markers are written atomically (save_atomic.m: temp file, checked, rename), and the marker of
+%     an iteration only after all its clips; a clip's check reads its MAT framing (complete to the last byte),
+%     a marker is read back;
 %   - at the end, the clips' peak windows are cached in nmm_<filename>/clip_windows/a<region>.mat
 %     (write_clip_windows.m) so the synthetic-source step need not inflate every clip again; the windows of the
 %     clips written by this call come from memory, only clips of skipped iterations are loaded again;
@@ -124,13 +125,22 @@ for j = 1:numel(iterations)
         alpha = find_alpha(nmm, fwd, src, spike_time, opts);
         source = single(rescale_source_column(double(nmm(:, src)), spike_time, alpha, opts));
         starts = block_start(spike_time, opts);
+        previous = struct('start', NaN, 'data', [], 'file', '');
         for s = 1:n_keep
             rows = starts(s):(starts(s) + opts.clip_length - 1);
             data = nmm(rows, :);
             data(:, src) = source(rows);
             clip_file = fullfile(clip_dir, sprintf('nmm_%d.mat', offset + s));
-            save_atomic(clip_file, struct('data', data));
-            windows{offset + s} = peak_window(data, src, clip_file);
+            % Two spikes in one block give the same clip: its file is copied, not compressed again.
+            same = starts(s) == previous.start && isequaln(data, previous.data);
+            if same
+                save_atomic(clip_file, struct('data', data), '-v7', 'structure', previous.file);
+                windows{offset + s} = windows{offset + s - 1};
+            else
+                save_atomic(clip_file, struct('data', data), '-v7', 'structure');
+                windows{offset + s} = peak_window(data, src, clip_file);
+            end
+            previous = struct('start', starts(s), 'data', data, 'file', clip_file);
         end
     else
         alpha = NaN;

@@ -528,3 +528,52 @@ def test_identical_to_former_code(small_case, former_code, tmp_path):
     nan_clip = read_clip(outputs["current"]["nan-samples"].parent, REGION, 1)
     assert np.isnan(nan_clip).any()  # NaN samples reach the clip (and alpha): the same NaNs as before
 
+
+def test_compact_real_anatomy_two_spikes_in_one_block(octave, tmp_path):
+    """The production path (compact raw, 994 columns) against the NumPy reference: two spikes in one block give two
+    identical clips and the window cache covers both."""
+    leadfield = Path(__file__).resolve().parents[2] / "data" / "deepsif-anatomy" / "leadfield_75_20k.mat"
+    fwd = scipy.io.loadmat(leadfield)["fwd"]
+    region = 7  # TVB node 994
+    spec = RawSpec(
+        1, 16_000, {994: [onset_for_peak(t) for t in (1100, 1300, 2100, 2600)], 40: [onset_for_peak(2800)]}, seed=9
+    )
+    nmm = downsample_remap(make_raw(spec, REAL.n_tvb), REAL)
+    source = tmp_path / "source"
+    write_compact(nmm, source / "raw_nmm" / f"a{region}", 0, region)
+    reference = reference_iteration(nmm, region, fwd)
+    assert reference.spike_time == [1100, 1300, 2100]  # 2600 falls to rule 2 (channel 40 at 2800)
+    opts = {**REAL.clip_options(), "iterations": [0], "verbose": False}
+    octave.call("process_region_clips", region, str(source), str(leadfield), "spikes", opts, nout=1)
+    assert read_marker(source, region, 0)["spike_time"].ravel().tolist() == reference.spike_time
+    clips = [read_clip(source, region, k) for k in (1, 2, 3)]
+    for data, clip in zip(clips, reference.clips, strict=True):
+        np.testing.assert_allclose(data, clip, rtol=1e-5, atol=1e-4)
+    np.testing.assert_array_equal(clips[0], clips[1])
+    cache = read_window_cache(source, region)
+    assert cache["n_clips"].item() == 3
+    for k, clip in enumerate(clips):
+        start, length = int(cache["window_start"][0, k]), int(cache["window_length"][0, k])
+        np.testing.assert_array_equal(cache["window_rows"][:length, :, k], clip[start - 1 : start - 1 + length])
+        np.testing.assert_allclose(cache["clip_mean"][k], clip.astype(np.float64).mean(axis=0), rtol=1e-12)
+
+
+def test_save_atomic_structure_check_rejects_truncated_files(octave, tmp_path):
+    """The cheap 'structure' check (clips) publishes a complete file and never a truncated one (what Octave's save
+    leaves on a full disk): truncated bytes are offered through save_atomic's copy_of."""
+    data = np.random.default_rng(4).normal(size=(500, 994)).astype(np.float32)
+    good = tmp_path / "good.mat"
+    octave.call("save_atomic", str(good), {"data": data}, "-v7", "structure")
+    np.testing.assert_array_equal(scipy.io.loadmat(good)["data"], data)
+    content = good.read_bytes()
+    copy = tmp_path / "copy.mat"
+    octave.call("save_atomic", str(copy), {"data": data}, "-v7", "structure", str(good))
+    assert copy.read_bytes() == content
+    for cut in (0, 100, 128, 136, 140, 4096, len(content) // 2, len(content) - 4, len(content) - 1):
+        truncated = tmp_path / f"truncated_{cut}.bin"
+        truncated.write_bytes(content[:cut])
+        target = tmp_path / f"target_{cut}.mat"
+        with pytest.raises(OctaveError, match=f"could not write {target}"):
+            octave.call("save_atomic", str(target), {"data": data}, "-v7", "structure", str(truncated))
+        assert not target.exists()
+    assert not list(tmp_path.glob(".partial_*"))

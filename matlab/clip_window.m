@@ -1,5 +1,5 @@
 function [rows, clip_mean, window, shape_power] = clip_window(X, column, faithful_window, file)
-% CLIP_WINDOW  The peak window of a spike clip used to scale synthetic sources (spec deepsif.md section 6.6).
+% CLIP_WINDOW  The peak window of a spike clip used to scale synthetic sources (see docs/deepsif.md).
 %
 %   [rows, clip_mean, window, shape_power] = clip_window(X, column, faithful_window, file)
 %

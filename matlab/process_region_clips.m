@@ -3,7 +3,7 @@ function summary = process_region_clips(region, source_dir, leadfield_file, file
 %
 %   summary = process_region_clips(region, source_dir, leadfield_file, filename, opts)
 %
-% The algorithm of DeepSIF's forward/process_raw_nmm.m (spec deepsif.md section 5) for region REGION
+% The algorithm of DeepSIF's forward/process_raw_nmm.m (see docs/deepsif.md) for region REGION
 % (0-based fs region id), with its defects fixed:
 %   - raw segments are read in NUMERIC order (opts.lexicographic_segment_order = true: original order);
 %   - paths are built with fullfile; every file is saved with -v7;
@@ -11,10 +11,14 @@ function summary = process_region_clips(region, source_dir, leadfield_file, file
 %   - clip numbers continue from the previous iteration's marker num_spike (never a per-call counter);
 %   - an iteration without kept spikes (including a lone spike rejected by rule 2) gives zero clips AND a marker;
 %   - a missing iteration is an error that names the missing files;
-%   - clips and markers are written atomically (save_atomic.m: temp file, read back, rename), and the marker of
-%     an iteration only after all its clips;
+%   - clips and markers are written atomically (save_atomic.m: temp file, checked, rename), and the marker of
+%     an iteration only after all its clips; a clip's check reads its MAT framing (complete to the last byte),
+%     a marker is read back;
 %   - at the end, the clips' peak windows are cached in nmm_<filename>/clip_windows/a<region>.mat
-%     (write_clip_windows.m) so the synthetic-source step need not inflate every clip again.
+%     (write_clip_windows.m) so the synthetic-source step need not inflate every clip again; the windows of the
+%     clips written by this call come from memory, only clips of skipped iterations are loaded again;
+%   - folders are created race-free (ensure_dir.m): regions extracted at once share nmm_<filename>/ and its
+%     subfolders.
 %
 % Inputs
 %   region          0-based fs region id (folder a<region>)
@@ -74,6 +78,7 @@ end
 iterations = opts.iterations;
 clips_per_iteration = zeros(1, numel(iterations));
 num_spike = 0;
+windows = cell(1, 0);                               % peak windows of the clips written here, by clip number
 for j = 1:numel(iterations)
     iter = iterations(j);
     t_iter = tic;
@@ -105,26 +110,37 @@ for j = 1:numel(iterations)
         continue;
     end
 
-    % ---- load: transient drop, decimation, 998 -> 994 remap (section 5.3) -------------------------------
+    % ---- load: transient drop, decimation, 998 -> 994 remap -------------------------------
     nmm = load_downsampled(raw_dir, iter, region, opts);
     n = size(nmm, 1);
     log_line(opts, 'region %d iter %d: %d x %d samples loaded (%.1f s)', region, iter, n, size(nmm, 2), toc(t_iter));
 
-    % ---- detect and select (sections 5.4, 5.5) ----------------------------------------------------------
+    % ---- detect and select ----------------------------------------------------------
     [spike_time, spike_chan] = find_spike_time(nmm, opts);
     spike_time = select_spikes(spike_time, spike_chan, src, n, opts);
     n_keep = numel(spike_time);
 
-    % ---- scale to the target sensor SNR, rescale the waveform, cut clips (sections 5.6-5.8) -------------
+    % ---- scale to the target sensor SNR, rescale the waveform, cut clips -------------
     if n_keep > 0
         alpha = find_alpha(nmm, fwd, src, spike_time, opts);
-        source = rescale_source_column(double(nmm(:, src)), spike_time, alpha, opts);
+        source = single(rescale_source_column(double(nmm(:, src)), spike_time, alpha, opts));
         starts = block_start(spike_time, opts);
+        previous = struct('start', NaN, 'data', [], 'file', '');
         for s = 1:n_keep
             rows = starts(s):(starts(s) + opts.clip_length - 1);
             data = nmm(rows, :);
-            data(:, src) = single(source(rows));
-            save_atomic(fullfile(clip_dir, sprintf('nmm_%d.mat', offset + s)), struct('data', data));
+            data(:, src) = source(rows);
+            clip_file = fullfile(clip_dir, sprintf('nmm_%d.mat', offset + s));
+            % Two spikes in one block give the same clip: its file is copied, not compressed again.
+            same = starts(s) == previous.start && isequaln(data, previous.data);
+            if same
+                save_atomic(clip_file, struct('data', data), '-v7', 'structure', previous.file);
+                windows{offset + s} = windows{offset + s - 1};
+            else
+                save_atomic(clip_file, struct('data', data), '-v7', 'structure');
+                windows{offset + s} = peak_window(data, src, clip_file);
+            end
+            previous = struct('start', starts(s), 'data', data, 'file', clip_file);
         end
     else
         alpha = NaN;
@@ -134,13 +150,13 @@ for j = 1:numel(iterations)
     clips_per_iteration(j) = n_keep;
     marker = struct('num_spike', num_spike, 'spike_time', reshape(spike_time, 1, []));
     save_atomic(marker_file, marker);
-    log_line(opts, 'region %d iter %d: %d peaks, %d clips kept (alpha %.4g), %.1f s', region, iter, ...
+    log_line(opts, 'region %d iter %d: %d peaks, %d clips kept (alpha %.4g), %.2f s', region, iter, ...
              numel(spike_chan), n_keep, alpha, toc(t_iter));
     log_line(opts, 'iter_%d_i_%d is done', iter, region);
     clear nmm;
 end
 
-write_clip_windows(clip_dir, region, num_spike, window_file);
+write_clip_windows(clip_dir, region, num_spike, window_file, windows);
 log_line(opts, 'region %d: %d clip windows cached in %s', region, num_spike, window_file);
 
 summary = struct('clips_per_iteration', clips_per_iteration, 'num_spike', num_spike, ...
@@ -208,16 +224,6 @@ end
 function log_line(opts, varargin)
 if opts.verbose
     fprintf('[process_region_clips] %s\n', sprintf(varargin{:}));
-end
-end
-
-
-function ensure_dir(folder)
-if ~isfolder(folder)
-    [ok, msg] = mkdir(folder);
-    if ~ok
-        error('process_region_clips:io', 'cannot create folder %s: %s', folder, msg);
-    end
 end
 end
 
@@ -323,32 +329,83 @@ end
 
 function [spike_time, spike_chan] = find_spike_time(nmm, opts)
 % Peaks >= threshold that are strict local maxima in time; stable-sorted by time (lower channel first), then the
-% edge rule and the separation rule over the full sorted list (section 5.4).
+% edge rule and the separation rule over the full sorted list.
+% The rule: values below the threshold become 0, then a peak is a sample greater than both its neighbours in
+% time. With a positive threshold every thresholded value is 0 or >= threshold, so a peak is a sample >= threshold;
+% those few samples are found through the maxima of short runs of the series and tested against their
+% thresholded neighbours. The peaks, and their order (column-major, then a stable sort by time), are those of the
+% dense test of every sample (still used for a non-positive threshold).
 n = size(nmm, 1);
-block = 128;                                        % columns per pass: bounds the temporary arrays
-times = cell(1, 0);
-chans = cell(1, 0);
-for c0 = 1:block:size(nmm, 2)
-    cols = c0:min(c0 + block - 1, size(nmm, 2));
-    x = nmm(:, cols);
-    x(x < opts.threshold_mv) = 0;
-    is_max = false(size(x));
-    if n >= 3
-        mid = x(2:end - 1, :);
-        is_max(2:end - 1, :) = mid > x(1:end - 2, :) & mid > x(3:end, :);
-    end
-    [t, c] = find(is_max);
-    times{end + 1} = t(:); %#ok<AGROW>
-    chans{end + 1} = c(:) + c0 - 1; %#ok<AGROW>
+thr = opts.threshold_mv;
+if n < 3                                            % no sample has two neighbours
+    idx = zeros(0, 1);
+elseif thr > 0
+    idx = samples_at_least(nmm, thr);
+    t = mod(idx - 1, n) + 1;
+    idx = idx(t >= 2 & t <= n - 1);                 % the neighbours idx -/+ 1 are in the same column
+    mid = nmm(idx);
+    before = nmm(idx - 1);
+    before(before < thr) = 0;
+    after = nmm(idx + 1);
+    after(after < thr) = 0;
+    idx = idx(mid > before & mid > after);
+else
+    idx = dense_peaks(nmm, thr);
 end
-t = vertcat(times{:}, zeros(0, 1));
-c = vertcat(chans{:}, zeros(0, 1));
+t = mod(idx - 1, n) + 1;
+c = floor((idx - 1) / n) + 1;
 [t, order] = sort(t);                               % sort is stable in MATLAB and Octave
 c = c(order);
 separated = [true; diff(t) > opts.min_peak_separation];
 use = (t - opts.edge_before > 0) & (t + opts.edge_after < n) & separated(1:numel(t));
 spike_time = reshape(t(use), 1, []);
 spike_chan = reshape(c(use), 1, []);
+end
+
+
+function idx = samples_at_least(nmm, thr)
+% Linear indices (ascending, a column) of the samples >= thr. The series is read once, as the maxima of runs of
+% `run` consecutive samples (a reshape shares the data, no copy); only runs whose maximum reaches thr are read again.
+total = numel(nmm);
+run = run_length(total, size(nmm, 1));
+hot = find(max(reshape(nmm, run, []), [], 1) >= thr);
+idx = reshape((1:run)', [], 1) + reshape((hot - 1) * run, 1, []);
+idx = idx(:);
+idx = idx(nmm(idx) >= thr);
+end
+
+
+function run = run_length(total, n_rows)
+% A divisor of total near 256 (short runs: few samples to read again around each peak); else n_rows (one run per
+% column, always a divisor).
+run = n_rows;
+for d = [256:-1:64, 257:4096]
+    if mod(total, d) == 0
+        run = d;
+        return;
+    end
+end
+end
+
+
+function idx = dense_peaks(nmm, thr)
+% Linear indices (ascending) of the peaks by the dense test: threshold a block of columns, compare every sample
+% with both neighbours. Only columns that reach the threshold can hold one (below it everywhere: all zeros).
+n = size(nmm, 1);
+active = find(max(nmm, [], 1) >= thr);
+block = 128;                                        % columns per pass: bounds the temporary arrays
+parts = cell(1, 0);
+for b0 = 1:block:numel(active)
+    cols = active(b0:min(b0 + block - 1, numel(active)));
+    x = nmm(:, cols);
+    x(x < thr) = 0;
+    is_max = false(size(x));
+    mid = x(2:end - 1, :);
+    is_max(2:end - 1, :) = mid > x(1:end - 2, :) & mid > x(3:end, :);
+    [t, c] = find(is_max);
+    parts{end + 1} = reshape(t + (reshape(cols(c), [], 1) - 1) * n, [], 1); %#ok<AGROW>
+end
+idx = vertcat(parts{:}, zeros(0, 1));
 end
 
 
@@ -382,7 +439,7 @@ end
 function alpha = find_alpha(nmm, fwd, src, spike_time, opts)
 % alpha = sqrt(10^(SNR/10) * Pn / Ps) over the rows t-99 .. t+100 of every kept spike (duplicates kept). The
 % demeaned sensor signals are projected only at those rows: the demeaned projection equals the projection of the
-% demeaned sources, so the means come from the whole series (section 5.6).
+% demeaned sources, so the means come from the whole series.
 n = size(nmm, 1);
 offsets = (-opts.snr_before:opts.snr_after)';
 rows = offsets + reshape(spike_time, 1, []);
@@ -400,7 +457,7 @@ end
 
 function source = rescale_source_column(source, spike_time, alpha, opts)
 % Multiply each spike (last near-zero sample before the peak .. first near-zero sample after the trough) of the
-% demeaned source channel by alpha; spikes in order, later windows see earlier rescaling (section 5.7).
+% demeaned source channel by alpha; spikes in order, later windows see earlier rescaling.
 mu = mean(source);
 x = source - mu;
 peak = opts.edge_before + 1;                        % peak index inside the window
@@ -436,14 +493,18 @@ source = x + mu;
 end
 
 
-function means = column_means(nmm)
-% Column means accumulated in double, a block of columns at a time (no full double copy of the series).
-means = zeros(1, size(nmm, 2));
-block = 128;
-for c0 = 1:block:size(nmm, 2)
-    cols = c0:min(c0 + block - 1, size(nmm, 2));
-    means(cols) = mean(double(nmm(:, cols)), 1);
+function entry = peak_window(data, src, clip_file)
+% The clip's peak window for the cache of write_clip_windows.m, from the clip in memory (the values saved in
+% clip_file): the cache need not load the clips written by this call again.
+[rows, clip_mean, window, shape_power] = clip_window(double(data), src, false, clip_file);
+entry = struct('rows', single(rows), 'clip_mean', clip_mean, 'window', window, 'shape_power', shape_power);
 end
+
+
+function means = column_means(nmm)
+% Column means accumulated in double without a double copy of the series: sum(..., 'double') adds the same values
+% in the same order as sum(double(...)), so the means are those of mean(double(nmm), 1).
+means = sum(nmm, 1, 'double') / size(nmm, 1);
 end
 
 

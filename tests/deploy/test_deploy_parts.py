@@ -126,3 +126,34 @@ def test_deploy_files_agree_with_each_other_and_with_what_the_tests_run():
         assert 'source "$(dirname "${BASH_SOURCE[0]}")/env.sh"' in (DEPLOY / "celery" / script).read_text()
     assert "deploy/celery/celery.yaml" in (DEPLOY / "celery" / "start_worker.sh").read_text()
     assert "workspace.yaml" in (DEPLOY / "celery" / "start_daemon.sh").read_text()
+
+
+def test_a_celery_step_delivered_after_its_run_ended_refuses_to_start(tmp_path):
+    """What a Celery worker does with a step message (dagster_celery.tasks: plan for the one step, then
+    execute_plan_iterator), for a run that has already failed: the step fails before any lock or file."""
+    import dagster as dg
+    from dagster._core.execution.api import create_execution_plan, execute_plan_iterator
+
+    from deepsif_assets.scaleout import JOB_NAME
+    from neuro_pipelines.runs import RunSpec, _reconstructable_job, create_run
+
+    source_dir = tmp_path / "source"
+    run_config = {
+        "execution": {"config": {"broker": "redis://127.0.0.1:1/0"}},  # never contacted: no executor runs here
+        "resources": {"deepsif_paths": {"config": {"source_dir": str(source_dir)}}},
+        # Small, in case the step did run: the test then fails in seconds, not after a full simulation.
+        "ops": {"raw_nmm": {"config": {"segment_ms": 1000.0, "n_segments": 1, "iterations": [0]}}},
+    }
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("regions", ["3"])
+        run = create_run(instance, RunSpec(JOB_NAME, "region 3", run_config, partition_key="3"), "test")
+        instance.report_run_failed(run, "its run process lost the broker")
+        recon_job = _reconstructable_job(JOB_NAME)
+        plan = create_execution_plan(recon_job, run.run_config, step_keys_to_execute=["raw_nmm"])
+        run = instance.get_run_by_id(run.run_id)
+        events = list(execute_plan_iterator(plan, recon_job, run, instance, run_config=run.run_config))
+    failures = [e for e in events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    assert len(failures) == 1
+    assert "StepOfEndedRunError" in failures[0].step_failure_data.error.to_string()
+    assert "already ended (FAILURE)" in failures[0].step_failure_data.error.to_string()
+    assert not source_dir.exists(), "nothing may be written, not even the region lock"

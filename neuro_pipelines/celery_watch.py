@@ -5,20 +5,20 @@ acknowledges nothing and sends no result. With late acknowledgement Redis would 
 only after the visibility timeout (12 h, longer than any step), so the run would wait silently that long.
 Celery itself reports only the loss of a pool *process* (``WorkerLostError``), not of the worker.
 
-The ``celery_worker_loss_sensor`` (run by the daemon) watches the started runs of the Celery job. The worker of
+The ``celery_worker_loss_sensor`` (run by the daemon) watches the started runs with Celery steps. The worker of
 each step in flight is named in the run's event log ("Executing steps … in celery worker", metadata
 ``Celery worker``); the sensor pings those workers through the broker. A worker that stays silent for
 :data:`LOST_AFTER_ENV` seconds (default :data:`DEFAULT_LOST_AFTER_S`) while the broker answers is lost: its step's
 task is failed in the result backend with a ``WorkerLostError`` naming the worker, so the run's own executor fails
-the run (failure reason RUN_EXCEPTION, which run retries retry), and the task message is withdrawn from the broker
-and revoked, so it is never delivered a second time. A broker that cannot be reached accuses nobody.
+the run (failure reason RUN_EXCEPTION, which run retries retry); the task message is withdrawn from the broker and
+revoked, so it is never delivered a second time; and the step's pool slot is given back (a lost step never reports
+its end, which is what frees it). A broker that cannot be reached accuses nobody.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import logging
 import os
 import time
 from collections.abc import Iterator, Mapping
@@ -27,15 +27,12 @@ from typing import Any
 
 import dagster as dg
 
-from neuro_pipelines.instance import CELERY_TAG
-
 LOST_AFTER_ENV = "NEURO_CELERY_WORKER_LOST_AFTER_S"
 DEFAULT_LOST_AFTER_S = 120.0
 PING_TIMEOUT_S = 5.0
 WORKER_METADATA = "Celery worker"  # set by dagster-celery on the engine event a worker writes when a step starts
 _STEP_ENDED = {dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE,
                dg.DagsterEventType.STEP_UP_FOR_RETRY, dg.DagsterEventType.STEP_SKIPPED}
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -71,17 +68,20 @@ def steps_in_flight(instance: dg.DagsterInstance, run_id: str) -> list[StepInFli
     return [StepInFlight(run_id, step, worker) for step, worker in started.items()]
 
 
-def _celery_app(run: dg.DagsterRun) -> Any:
-    """A Celery app on the run's broker and result backend (as the run's executor resolves them)."""
-    from celery import Celery
-
+def _celery_settings(run: dg.DagsterRun) -> dict[str, Any]:
+    """The run's broker, result backend and Celery settings, resolved as its executor resolves them."""
     from deepsif_assets.scaleout import celery_executor_config
 
     execution = (run.run_config or {}).get("execution") or {}
-    config = execution.get("config") or execution.get("celery") or {}
-    resolved = celery_executor_config(config)
-    app = Celery("neuro-celery-watch", broker=resolved["broker"], backend=resolved["backend"])
-    app.conf.update(resolved["config_source"])
+    return celery_executor_config(execution.get("config") or execution.get("celery") or {})
+
+
+def _celery_app(settings: Mapping[str, Any]) -> Any:
+    """A Celery app on a broker and result backend that gives up at once when the broker is unreachable."""
+    from celery import Celery
+
+    app = Celery("neuro-celery-watch", broker=settings["broker"], backend=settings["backend"])
+    app.conf.update(settings["config_source"])
     app.conf.broker_connection_retry = False
     app.conf.broker_connection_timeout = PING_TIMEOUT_S
     return app
@@ -140,36 +140,45 @@ def fail_lost_step(app: Any, step: StepInFlight, silent_s: float) -> str | None:
 def celery_worker_loss_sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason | dg.SensorResult:
     from kombu.exceptions import OperationalError
 
-    runs = context.instance.get_runs(
-        filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED], tags={CELERY_TAG: "celery"})
-    )
+    # Every started run, not only those tagged by the Celery job: runs created through the Python API may lack
+    # the job's tags. Only steps that a Celery worker announced count (none for in-process runs).
+    runs = context.instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
     silent_since: dict[str, float] = json.loads(context.cursor) if context.cursor else {}
     in_flight = [(run, step) for run in runs for step in steps_in_flight(context.instance, run.run_id)]
     if not in_flight:
         return dg.SensorResult(skip_reason="no Celery steps in flight", cursor="{}")
     now, lost_after = time.time(), lost_after_seconds()
     failed, watching = [], {}
+    by_broker: dict[tuple[str, str], list[tuple[dg.DagsterRun, StepInFlight, dict[str, Any]]]] = {}
     for run, step in in_flight:
-        app = _celery_app(run)
+        settings = _celery_settings(run)
+        by_broker.setdefault((settings["broker"], settings["backend"]), []).append((run, step, settings))
+    for steps in by_broker.values():
+        app = _celery_app(steps[0][2])
         try:
-            replies = app.control.ping(destination=[step.worker], timeout=PING_TIMEOUT_S) or []
+            # One ping for every worker in flight on this broker (a silent one costs the whole timeout).
+            replies = app.control.ping(destination=sorted({s.worker for _, s, _ in steps}), timeout=PING_TIMEOUT_S)
         except (OperationalError, OSError) as exc:
             # The broker is down: that is no worker's fault (and a restart is handled by the runs themselves).
             context.log.warning(f"broker unreachable, no worker judged: {exc}")
             return dg.SensorResult(skip_reason="broker unreachable", cursor="{}")
-        if any(step.worker in reply for reply in replies):
-            continue
-        since = silent_since.get(step.worker, now)
-        watching[step.worker] = since
-        if now - since < lost_after:
-            continue
-        task_id = fail_lost_step(app, step, now - since)
-        context.log.warning(
-            f"run {run.run_id}: Celery worker {step.worker} silent for {now - since:.0f} s while running "
-            f"{step.step_key}; " + (f"failed its task {task_id}" if task_id else "its task is no longer queued")
-        )
-        if task_id:
-            failed.append(f"{run.run_id}:{step.step_key}@{step.worker}")
+        answered = {name for reply in replies or [] for name in reply}
+        for run, step, _settings in steps:
+            if step.worker in answered:
+                continue
+            since = silent_since.get(step.worker, now)
+            watching[step.worker] = since
+            if now - since < lost_after:
+                continue
+            task_id = fail_lost_step(app, step, now - since)
+            # The lost step will never report its end, which is what would give back its pool slot.
+            context.instance.event_log_storage.free_concurrency_slot_for_step(step.run_id, step.step_key)
+            context.log.warning(
+                f"run {run.run_id}: Celery worker {step.worker} silent for {now - since:.0f} s while running "
+                f"{step.step_key}; " + (f"failed its task {task_id}" if task_id else "its task is no longer queued")
+            )
+            if task_id:
+                failed.append(f"{run.run_id}:{step.step_key}@{step.worker}")
     summary = f"failed {len(failed)} step(s) of lost workers: {failed}" if failed else (
         f"watching silent workers: {sorted(watching)}" if watching else "every worker answered"
     )

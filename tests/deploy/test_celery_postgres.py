@@ -8,6 +8,7 @@ and the Redis server is stopped and started again while steps wait in it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -200,10 +201,10 @@ def test_region_backfill_runs_on_both_workers_and_matches_in_process(stack, tmp_
     import psycopg2  # with dagster-postgres (the stack fixture skips without it)
 
     pg = stack.pg_env
-    with psycopg2.connect(
+    with contextlib.closing(psycopg2.connect(
         host=pg["DAGSTER_PG_HOST"], port=pg["DAGSTER_PG_PORT"], user=pg["DAGSTER_PG_USERNAME"],
         password=pg["DAGSTER_PG_PASSWORD"], dbname=pg["DAGSTER_PG_DB"],
-    ) as connection, connection.cursor() as cursor:
+    )) as connection, connection.cursor() as cursor:
         ids = tuple(run_ids.values())
         cursor.execute("SELECT count(*) FROM runs WHERE run_id IN %s", (ids,))
         assert cursor.fetchone()[0] == len(ids)

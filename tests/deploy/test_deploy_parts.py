@@ -5,6 +5,7 @@ what tests/deploy runs (the Helm values and the Dockerfile cannot be run here: n
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import subprocess
@@ -36,7 +37,7 @@ def _pg_connect(env: dict[str, str]):
 @pytest.mark.skipif(postgres_bin_dir() is None, reason="PostgreSQL is not installed (scripts/setup.sh)")
 def test_postgres_cluster_is_stopped_and_removed_also_when_the_test_fails():
     with pytest.raises(RuntimeError, match="the test failed"), running_postgres() as env:
-        with _pg_connect(env) as connection, connection.cursor() as cursor:
+        with contextlib.closing(_pg_connect(env)) as connection, connection.cursor() as cursor:
             cursor.execute("SHOW data_directory")
             data_dir = Path(cursor.fetchone()[0])
             cursor.execute("SHOW listen_addresses")

@@ -10,10 +10,14 @@ import dagster as dg
 
 import deepsif_assets.definitions as deepsif
 import ephys_assets.definitions as ephys
+from neuro_pipelines.celery_watch import celery_worker_loss_sensor
 from neuro_pipelines.sensors import automation_sensor, run_hygiene_sensor
 
 defs = dg.Definitions.merge(
     ephys.defs,
     deepsif.defs,
-    dg.Definitions(sensors=[automation_sensor, run_hygiene_sensor], executor=dg.in_process_executor),
+    dg.Definitions(
+        sensors=[automation_sensor, run_hygiene_sensor, celery_worker_loss_sensor],
+        executor=dg.in_process_executor,
+    ),
 )

@@ -164,11 +164,36 @@ def claim_run(context: Any) -> None:
     """Record this process as the run's worker (first step of a run started by the UI, a sensor or a backfill).
 
     Runs started by the CLIs are tagged by their launcher already. Celery runs are skipped: their steps run in
-    worker processes that are not the run's orchestrator (worker loss is Celery's to report).
+    worker processes that are not the run's orchestrator (worker loss is Celery's to report). Any step refuses to
+    start when its run has already ended (see :func:`refuse_step_of_ended_run`).
     """
+    refuse_step_of_ended_run(context)
     tags = context.run.tags
     if WORKER_TAG not in tags and CELERY_TAG not in tags:
         record_worker(context.instance, context.run_id)
+
+
+class StepOfEndedRunError(RuntimeError):
+    """A step was delivered after its run had ended; it must not touch the run's files."""
+
+
+def refuse_step_of_ended_run(context: Any) -> None:
+    """Fail at once, before any lock or file is touched, when the step's run has already ended.
+
+    A persistent broker can deliver a Celery step after its run failed (the run's executor lost the broker during
+    a restart, the queued step survived it); running it would race the run's retry for the same region. Steps of
+    a live run (any executor) pass: their run is STARTED.
+    """
+    import dagster as dg
+
+    run = context.instance.get_run_by_id(context.run_id)
+    ended = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED,
+             dg.DagsterRunStatus.CANCELING}
+    if run is not None and run.status in ended:
+        raise StepOfEndedRunError(
+            f"run {context.run_id} already ended ({run.status.value}) before this step was delivered (a queued "
+            "step that outlived its run, e.g. across a broker restart); not executed, the run's retry does it"
+        )
 
 
 def reap_dead_runs(instance: Any) -> list[str]:

@@ -6,8 +6,9 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-# Octave runs the matlab/ code; Chromium drives the UI test; Redis is the Celery broker of the scale-out test.
-APT_PACKAGES=(octave octave-signal libopenblas0 chromium redis-server)
+# Octave runs the matlab/ code; Chromium drives the UI test; Redis is the Celery broker of the scale-out test;
+# PostgreSQL holds the instance of the deployment tests (tests/deploy).
+APT_PACKAGES=(octave octave-signal libopenblas0 chromium redis-server postgresql)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -33,7 +34,8 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     echo "[setup] installing Python dependencies into .venv"
     .venv/bin/python -m pip install -q --upgrade pip uv
     # uv does not write .pyc unless asked; without them every process start pays the compile cost.
-    .venv/bin/python -m uv pip install -q --python .venv/bin/python --compile-bytecode -e ".[test]"
+    # `deploy`: dagster-postgres (and dagster-k8s) for the multi-machine configuration that tests/deploy runs.
+    .venv/bin/python -m uv pip install -q --python .venv/bin/python --compile-bytecode -e ".[test,deploy]"
     echo "$want" > "$stamp"
 fi
 

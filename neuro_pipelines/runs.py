@@ -74,7 +74,7 @@ def create_run(instance: dg.DagsterInstance, spec: RunSpec, launched_by: str) ->
         selection = frozenset(dg.AssetKey(name) for name in spec.asset_selection)
         recon_job = recon_job.get_subset(asset_selection=selection)
     job_def = recon_job.get_definition()
-    tags = {LAUNCHED_BY_TAG: launched_by, **spec.tags}
+    tags = {**job_def.run_tags, LAUNCHED_BY_TAG: launched_by, **spec.tags}  # as Dagster's own launchers do
     if spec.partition_key is not None:
         from dagster._core.definitions.partitions.context import partition_loading_context
 

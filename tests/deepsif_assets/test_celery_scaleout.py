@@ -70,7 +70,7 @@ def test_deploy_files_match_the_code():
     run_config = yaml.safe_load((DEPLOY_CELERY / "run_config_regions.yaml").read_text())
     validation = dg.validate_run_config(job, run_config)
     assert validation["ops"]["raw_nmm"]["config"]["n_segments"] == 20
-    # Dagster's own validation of an instance's dagster.yaml (PostgreSQL itself is not available here).
+    # Dagster's own validation of the instance's dagster.yaml (the PostgreSQL stack itself: tests/deploy).
     from dagster._core.instance.config import dagster_instance_config
 
     instance_config, _ = dagster_instance_config(str(DEPLOY_CELERY))

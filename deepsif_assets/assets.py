@@ -184,4 +184,6 @@ def synthetic_source(
     )
 
 
-DEEPSIF_ASSETS = [raw_nmm, nmm_spikes, synthetic_source]
+# The per-region chain: one run of a region job materializes these for one partition.
+REGION_ASSETS = (raw_nmm, nmm_spikes)
+DEEPSIF_ASSETS = [*REGION_ASSETS, synthetic_source]

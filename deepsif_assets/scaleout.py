@@ -18,7 +18,7 @@ from typing import Any
 import dagster as dg
 from dagster_celery import celery_executor
 
-from deepsif_assets.assets import nmm_spikes, raw_nmm
+from deepsif_assets.assets import REGION_ASSETS
 from neuro_pipelines.instance import CELERY_TAG
 
 JOB_NAME = "deepsif_regions_celery"
@@ -88,7 +88,7 @@ deepsif_celery_executor = celery_executor.configured(
 
 deepsif_regions_celery = dg.define_asset_job(
     JOB_NAME,
-    selection=dg.AssetSelection.assets(raw_nmm, nmm_spikes),
+    selection=dg.AssetSelection.assets(*REGION_ASSETS),
     executor_def=deepsif_celery_executor,
     description="One region: TVB simulation then Octave clip extraction, each step on a Celery worker.",
     tags={CELERY_TAG: "celery"},

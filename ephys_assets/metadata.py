@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import numpy as np
 
 from ephys_assets.dispatch.model import Job
 from ephys_assets.dispatch.params import DispatchParams
@@ -27,17 +28,23 @@ def probe_plot(recording: Any, name: str) -> dg.MetadataValue | None:
     )
 
 
+def _channel_groups(recording: Any) -> np.ndarray:
+    """The recording's channel groups; one group 0 when it has none (a probe-less recording has no "group")."""
+    groups = recording.get_channel_groups()
+    return np.zeros(recording.get_num_channels(), dtype=int) if groups is None else np.asarray(groups)
+
+
 def recording_plot(recording: Any, name: str) -> dg.MetadataValue:
     """Channels per channel group and samples per segment of the reloaded recording."""
     samples = [recording.get_num_samples(segment_index=k) for k in range(recording.get_num_segments())]
     return png_markdown(
-        recording_png(recording.get_channel_groups(), samples, recording.get_sampling_frequency(), name),
+        recording_png(_channel_groups(recording), samples, recording.get_sampling_frequency(), name),
         f"{name}: channels per group, samples per segment",
     )
 
 
 def _channels_per_group(recording: Any) -> dict[str, int]:
-    groups = [str(g) for g in recording.get_channel_groups()]
+    groups = [str(g) for g in _channel_groups(recording)]
     return {g: groups.count(g) for g in sorted(set(groups), key=lambda g: (len(g), g))}
 
 

@@ -5,30 +5,37 @@ the numerics of :mod:`.engine`'s description (TVB 2.10: random initial history d
 additive noise on y4 from one legacy ``normal(size=(6, n, 1))`` per step). What lanes share is the work:
 
 * **layout, lanes innermost** — every per-node array is ``(…, n, K)`` flattened to ``n·K`` (lane fastest), so
-  the node update is one vectorised loop over ``n·K`` contiguous values. The ring buffer is node-major, then
-  slot, then lane: node j owns ``2·H_j + B − 1`` slots of K values, ``H_j`` = (largest delay of j's outgoing
-  edges) + B + 1 (connectivity_998: about half of what one global horizon would need). Every value is stored
-  twice (slot h and h + H_j, plus an overhang of B − 1), so a read never needs a modulo. Only plain NumPy arrays
-  enter the compiled loop (a GPU back-end could keep the same layout).
+  the node update runs over ``n·K`` contiguous values, four at a time (:data:`F64X4`, an AVX2 register of four
+  float64, written explicitly: LLVM's loop vectoriser gives up on loops that touch this many arrays). The ring
+  buffer is node-major, then slot, then lane: node j owns ``2·H_j + B − 1`` slots of K values, ``H_j`` =
+  (largest delay of j's outgoing edges) + B + 1 (connectivity_998: about half of what one global horizon would
+  need). Every value is stored twice (slot h and h + H_j, plus an overhang of B − 1), so a read never needs a
+  modulo. Only plain NumPy arrays enter the compiled loop (a GPU back-end could keep the same layout).
 * **blocks of B steps** — every delay of connectivity_998 is ≥ 3 steps at dt 0.5, so the coupling of the next
-  B = min(smallest delay + 1, 4) steps only reads states from before them: one pass over the 35,730 edges (CSR by
-  target, ascending source within a target, the single-lane engine's summation order) gathers B steps at once,
-  each edge reading B·K contiguous ring values. The B + 1 spare slots per node mean that what a chunk of nodes
-  writes during a block is never a slot another chunk still reads for it: with ``threads`` > 1 the node chunks
-  run on numba threads with one barrier per block.
-* **one random stream per distinct seed** — lanes with the same seed (seed policy ``fixed``: every lane) consume
-  the identical legacy stream: same uniform initial history, same per-step standard normals (each lane scales
-  them by its own noise amplitude). The stream is replayed once per step for all of them
+  B = min(smallest delay + 1, 4) steps only reads states from before them: one pass over the 35,730 edges (CSR
+  by target, ascending source within a target, the single-lane engine's summation order) gathers B steps at
+  once, each edge reading B·K contiguous ring values, summed 48 at a time in twelve F64x4 registers while the
+  run of the edge 16 ahead is prefetched (the runs are scattered over the ring: without the hint every edge
+  waits for memory). The B + 1 spare slots per node mean that what a chunk of nodes writes during a block is
+  never a slot another chunk still reads for it: with ``threads`` > 1 the node chunks run on numba threads
+  with one barrier per block.
+* **one random stream per distinct seed** — lanes with the same seed (seed policy ``fixed``: every lane)
+  consume the identical legacy stream: same uniform initial history, same per-step standard normals (each lane
+  scales them by its own noise amplitude). The stream is replayed once per step for all of them
   (:func:`.legacy_rng.legacy_normals`); lanes with distinct seeds replay one stream each (≈ 16 µs per stream
   and step).
 * **vectorised exp** (``precision="fast"``, the default) — the four sigmoid ``exp`` evaluations per value and
-  step use :func:`_exp_fast` (Cody–Waite reduction by ln 2, degree-13 Taylor polynomial by Estrin's scheme with
-  FMAs, 2^k built from the integer bits; all of it vectorises with AVX2) inside one loop over the values,
-  instead of one libm call at a time; with DeepSIF's constants (a_1 = 4·a_3) the two y0 sigmoids share one exp:
-  exp(r(v0 − a_1Jy0)) = exp(r(v0 − a_3Jy0))⁴ · exp(−3rv0). Accuracy: :data:`FAST_EXP_MAX_ULP`; the results
-  differ from libm's in the last bits only, and the parity with stock tvb-library (which itself uses NumPy's
-  SIMD exp) holds with :mod:`.engine`'s tolerance (tests; whole 10-s segment in the benchmark).
-  ``precision="faithful"`` calls libm ``exp`` in the single-lane engine's loops: bit for bit its output.
+  step use :func:`_exp_fast` (Cody–Waite reduction by ln 2, degree-13 Taylor polynomial by Estrin's scheme
+  with FMAs, 2^k built from the integer bits) on F64x4, instead of one libm call at a time; with DeepSIF's
+  constants (a_1 = 4·a_3) the two y0 sigmoids share one exp: exp(r(v0 − a_1Jy0)) = exp(r(v0 − a_3Jy0))⁴ ·
+  exp(−3rv0). Accuracy: :data:`FAST_EXP_MAX_ULP`; the results differ from libm's in the last bits only, and
+  the parity with stock tvb-library (which itself uses NumPy's SIMD exp) holds with :mod:`.engine`'s tolerance
+  (tests; whole 10-s segment in the benchmark). The fast precision also keeps the ring in float32 (the
+  coupling sigmoids lie in [cmin, cmax]; the gather widens them and sums in float64 with FMAs): half the bytes
+  the gather streams from the cache. Whole 10-s segment vs stock tvb: max |Δ| 0.20 of the allowed 1e-5·|y| +
+  1e-4 mV (0.07 with a float64 ring), in the start-up transient; later 0.002 (the float32 output rounding).
+  ``precision="faithful"`` calls libm ``exp`` in the single-lane engine's loops and keeps a float64 ring
+  summed with separate multiply and add: bit for bit the single-lane engine's output.
 
 Per lane the operations and their order are independent of K, of the other lanes in the batch and of the number
 of threads (no sum runs across lanes; per target the coupling terms are added in ascending source order in every
@@ -68,9 +75,9 @@ FAST_EXP_MAX_ULP = 1.5  # measured maximum 1.03 ulp
 _LOG2E = 1.4426950408889634
 _LN2_HI = 6.93147180369123816490e-01
 _LN2_LO = 1.90821492927058770002e-10
-# adding 1.5·2**52 rounds to an integer that then sits in the low mantissa bits (no float → int conversion,
-# which AVX2 lacks for 64-bit integers)
-_SHIFT = 6755399441055744.0
+# adding 1.5·2**52 + 1023 rounds to an integer k + 1023 that then sits in the low mantissa bits, so that
+# shifting them to the exponent field gives 2**k (no float → int conversion: AVX2 lacks it for 64-bit integers)
+_SHIFT = 6755399441055744.0 + 1023.0
 # |x| ≤ 708: 2**k stays a normal number and exp(x) finite; beyond, the sigmoids are 0 or 2·nu_max to the last bit
 _EXP_CLAMP = 708.0
 # 1/k! for k = 2..13 (degree 13: truncation < 5e-18 relative for |r| ≤ ln2/2)
@@ -79,7 +86,7 @@ _C2, _C3, _C4, _C5, _C6, _C7, _C8, _C9, _C10, _C11, _C12, _C13 = _C
 
 
 # --- 4-wide float64 vectors: the fast kernels are written with them instead of relying on LLVM's loop
-# vectoriser (which gives up on loops that touch many arrays, or emits runtime alias checks per edge) ----------
+# vectoriser (which gives up on loops that touch many arrays, or emits runtime alias checks per edge) ------
 
 
 class _F64x4Type(types.Type):
@@ -235,18 +242,15 @@ def _clamp_overload(x, lo, hi):
 
 @intrinsic
 def _pow2_of_shifted(typingctx, kd):
-    """2**k from kd = k + 1.5·2**52 (k sits in its low mantissa bits): the exponent field (k + 1023) << 52."""
+    """2**k from kd = k + 1023 + 1.5·2**52 (k + 1023 sits in its low mantissa bits): those bits << 52."""
     if _is_real(kd):
         vector = kd == F64X4
 
         def codegen(context, builder, signature, args):
             ity = _I64X4 if vector else ir.IntType(64)
-
-            def const(n):
-                return ir.Constant(ity, [n] * 4) if vector else ir.Constant(ity, n)
-
-            bits = builder.add(builder.bitcast(args[0], ity), const(1023))
-            return builder.bitcast(builder.shl(bits, const(52)), _VEC if vector else ir.DoubleType())
+            shift = ir.Constant(ity, [52] * 4) if vector else ir.Constant(ity, 52)
+            bits = builder.shl(builder.bitcast(args[0], ity), shift)
+            return builder.bitcast(bits, _VEC if vector else ir.DoubleType())
 
         return kd(kd), codegen
     return None
@@ -318,9 +322,10 @@ def _exp_fast(x):
     """exp(x) within FAST_EXP_MAX_ULP for |x| ≤ 708; clamped beyond (no inf, no NaN for finite x). Same
     operations on a float64 or an F64x4 (so a value gets the same bits whether it is computed in a vector)."""
     x = _clamp(x, -_EXP_CLAMP, _EXP_CLAMP)
-    kd = x * _LOG2E + _SHIFT
+    kd = _fma(x, _LOG2E, _SHIFT)
     k = kd - _SHIFT  # the integer nearest x·log2(e), as a double
-    r = (x - k * _LN2_HI) - k * _LN2_LO
+    # k·ln2_hi is exact: x − k·ln2_hi rounded once (as with a separate product), then the low part
+    r = _fma(k, -_LN2_LO, _fma(k, -_LN2_HI, x))
     # q(r) = Σ r^(i−2)/i!, i = 2..13, by Estrin's scheme with FMAs (a short dependency chain: the loops that
     # call this are latency-bound otherwise)
     r2 = r * r
@@ -335,9 +340,9 @@ def _exp_fast(x):
     b1 = _fma(a3, r2, a2)
     b2 = _fma(a5, r2, a4)
     q = _fma(_fma(b2, r4, b1), r4, b0)
-    p = 1.0 + _fma(r2, q, r)
-    # low bits of kd are 2**51 + k; (k + 1023) << 52 is the exponent field of 2**k (|k| ≤ 1022)
-    return p * _pow2_of_shifted(kd)
+    # 2**k·(1 + (r + r²q)) = 2**k·round(1 + t) exactly (a power of two scales without rounding), one op less
+    scale = _pow2_of_shifted(kd)
+    return _fma(scale, _fma(r2, q, r), scale)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -439,7 +444,8 @@ def _edge_start(e, rot, e_src, e_delay, nk, q):
 def _gather_48(e_lo, e_hi, e_last, q, nk, rot, ring, e_src, e_delay, e_weight, acc):
     """acc[q : q + 48] = Σ_e w_e·ring[start_e + q …], twelve F64x4 accumulators kept in registers across the
     edges (one vectorised load and multiply-add per 4 values and edge). The ring run of edge e + PREFETCH is
-    requested meanwhile: the runs are scattered over the ring, so every one would otherwise wait for memory."""
+    requested meanwhile: the runs are scattered over the ring, so every one would otherwise wait for
+    memory."""
     a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = a8 = a9 = a10 = a11 = _vzero()
     for e in range(e_lo, e_hi):
         _prefetch_run(ring, _edge_start(min(e + np.uint64(PREFETCH), e_last), rot, e_src, e_delay, nk, q), 48)
@@ -550,7 +556,8 @@ def _step_sigmoids(y0, y1, y2, y3, y4, y5, k, dt, exp_a1, e_fused):
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _step_update(y0, y1, y2, y3, y4, y5, s12, aa, m, c, z, k, dt, sig01, sig03, sig01_p, sig03_p, sig12_p):
-    """The Heun step of one value (or four) given its sigmoids: the new y0..y5, TVB's expressions and order."""
+    """The Heun step of one value (or four) given its sigmoids: the new y0..y5, TVB's expressions and
+    order."""
     a, a_2, a_4, b, B, J = k[3], k[5], k[7], k[8], k[9], k[10]
     a_sq, b_sq = a**2, b**2
     # predictor
@@ -591,7 +598,7 @@ def _heun_tiles(lo, hi, x, s12, A, mu, cpl_row, zs, gain, k, dt, exp_a1, e_fused
     In tiles of TILE values, three loops: the step's five sigmoids (into the rows of ``sig``), the update,
     S(y1 − y2) of the new state — small loop bodies, so that the out-of-order core overlaps the long exp and
     division latencies of several iterations (one loop with all of it is latency-bound)."""
-    # the constants as scalars (a tuple): loads from ``k`` inside the loops could not be hoisted past the stores
+    # the constants as scalars (a tuple): loads from ``k`` in the loops could not be hoisted past the stores
     k = (k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10])
     nu_max, r, v0 = k[0], k[1], k[2]
     two_nu_max = 2.0 * nu_max
@@ -939,7 +946,10 @@ class LanesSimulator:
             x[:, :, members] = history[0][:, :, None]
             ring[:, members] = stream_ring[:, None]
         self._x = np.ascontiguousarray(x.reshape(6, n * n_lanes))
-        self._ring = np.ascontiguousarray(ring.reshape(-1))
+        # fast: the coupling sigmoids (in [cmin, cmax]) are kept as float32, half the bytes the gather reads
+        # (the sums stay float64); faithful: float64, the single-lane engine's values
+        ring_dtype = np.float64 if self._mode == _MODE_LIBM else np.float32
+        self._ring = np.ascontiguousarray(ring.reshape(-1), dtype=ring_dtype)
         self._zraw = np.empty((block, len(seeds) * n))
         self._lane_stream = lane_stream  # lane l's normals: zraw[b, lane_stream[l]·n + node]
 

@@ -5,30 +5,37 @@ the numerics of :mod:`.engine`'s description (TVB 2.10: random initial history d
 additive noise on y4 from one legacy ``normal(size=(6, n, 1))`` per step). What lanes share is the work:
 
 * **layout, lanes innermost** — every per-node array is ``(…, n, K)`` flattened to ``n·K`` (lane fastest), so
-  the node update is one vectorised loop over ``n·K`` contiguous values. The ring buffer is node-major, then
-  slot, then lane: node j owns ``2·H_j + B − 1`` slots of K values, ``H_j`` = (largest delay of j's outgoing
-  edges) + B + 1 (connectivity_998: about half of what one global horizon would need). Every value is stored
-  twice (slot h and h + H_j, plus an overhang of B − 1), so a read never needs a modulo. Only plain NumPy arrays
-  enter the compiled loop (a GPU back-end could keep the same layout).
+  the node update runs over ``n·K`` contiguous values, four at a time (:data:`F64X4`, an AVX2 register of four
+  float64, written explicitly: LLVM's loop vectoriser gives up on loops that touch this many arrays). The ring
+  buffer is node-major, then slot, then lane: node j owns ``2·H_j + B − 1`` slots of K values, ``H_j`` =
+  (largest delay of j's outgoing edges) + B + 1 (connectivity_998: about half of what one global horizon would
+  need). Every value is stored twice (slot h and h + H_j, plus an overhang of B − 1), so a read never needs a
+  modulo. Only plain NumPy arrays enter the compiled loop (a GPU back-end could keep the same layout).
 * **blocks of B steps** — every delay of connectivity_998 is ≥ 3 steps at dt 0.5, so the coupling of the next
-  B = min(smallest delay + 1, 4) steps only reads states from before them: one pass over the 35,730 edges (CSR by
-  target, ascending source within a target, the single-lane engine's summation order) gathers B steps at once,
-  each edge reading B·K contiguous ring values. The B + 1 spare slots per node mean that what a chunk of nodes
-  writes during a block is never a slot another chunk still reads for it: with ``threads`` > 1 the node chunks
-  run on numba threads with one barrier per block.
-* **one random stream per distinct seed** — lanes with the same seed (seed policy ``fixed``: every lane) consume
-  the identical legacy stream: same uniform initial history, same per-step standard normals (each lane scales
-  them by its own noise amplitude). The stream is replayed once per step for all of them
+  B = min(smallest delay + 1, 4) steps only reads states from before them: one pass over the 35,730 edges (CSR
+  by target, ascending source within a target, the single-lane engine's summation order) gathers B steps at
+  once, each edge reading B·K contiguous ring values, summed 48 at a time in twelve F64x4 registers while the
+  run of the edge 16 ahead is prefetched (the runs are scattered over the ring: without the hint every edge
+  waits for memory). The B + 1 spare slots per node mean that what a chunk of nodes writes during a block is
+  never a slot another chunk still reads for it: with ``threads`` > 1 the node chunks run on numba threads
+  with one barrier per block.
+* **one random stream per distinct seed** — lanes with the same seed (seed policy ``fixed``: every lane)
+  consume the identical legacy stream: same uniform initial history, same per-step standard normals (each lane
+  scales them by its own noise amplitude). The stream is replayed once per step for all of them
   (:func:`.legacy_rng.legacy_normals`); lanes with distinct seeds replay one stream each (≈ 16 µs per stream
   and step).
 * **vectorised exp** (``precision="fast"``, the default) — the four sigmoid ``exp`` evaluations per value and
-  step use :func:`_exp_fast` (Cody–Waite reduction by ln 2, degree-13 Taylor polynomial by Estrin's scheme with
-  FMAs, 2^k built from the integer bits; all of it vectorises with AVX2) inside one loop over the values,
-  instead of one libm call at a time; with DeepSIF's constants (a_1 = 4·a_3) the two y0 sigmoids share one exp:
-  exp(r(v0 − a_1Jy0)) = exp(r(v0 − a_3Jy0))⁴ · exp(−3rv0). Accuracy: :data:`FAST_EXP_MAX_ULP`; the results
-  differ from libm's in the last bits only, and the parity with stock tvb-library (which itself uses NumPy's
-  SIMD exp) holds with :mod:`.engine`'s tolerance (tests; whole 10-s segment in the benchmark).
-  ``precision="faithful"`` calls libm ``exp`` in the single-lane engine's loops: bit for bit its output.
+  step use :func:`_exp_fast` (Cody–Waite reduction by ln 2, degree-13 Taylor polynomial by Estrin's scheme
+  with FMAs, 2^k built from the integer bits) on F64x4, instead of one libm call at a time; with DeepSIF's
+  constants (a_1 = 4·a_3) the two y0 sigmoids share one exp: exp(r(v0 − a_1Jy0)) = exp(r(v0 − a_3Jy0))⁴ ·
+  exp(−3rv0). Accuracy: :data:`FAST_EXP_MAX_ULP`; the results differ from libm's in the last bits only, and
+  the parity with stock tvb-library (which itself uses NumPy's SIMD exp) holds with :mod:`.engine`'s tolerance
+  (tests; whole 10-s segment in the benchmark). The fast precision also keeps the ring in float32 (the
+  coupling sigmoids lie in [cmin, cmax]; the gather widens them and sums in float64 with FMAs): half the bytes
+  the gather streams from the cache. Whole 10-s segment vs stock tvb: max |Δ| 0.20 of the allowed 1e-5·|y| +
+  1e-4 mV (0.07 with a float64 ring), in the start-up transient; later 0.002 (the float32 output rounding).
+  ``precision="faithful"`` calls libm ``exp`` in the single-lane engine's loops and keeps a float64 ring
+  summed with separate multiply and add: bit for bit the single-lane engine's output.
 
 Per lane the operations and their order are independent of K, of the other lanes in the batch and of the number
 of threads (no sum runs across lanes; per target the coupling terms are added in ascending source order in every
@@ -38,13 +45,15 @@ partition), so a lane's output is bitwise the same whatever batch it runs in (te
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from llvmlite import ir
 from numba import njit, prange, types
-from numba.extending import intrinsic
+from numba.core import cgutils
+from numba.extending import intrinsic, models, overload, register_model
 
 from .connectivity import Connectivity
 from .engine import JR_STATE_RANGES, JansenRitConstants, coupling_pre
@@ -57,6 +66,8 @@ DEFAULT_PRECISION = "fast"
 BLOCK_MAX = 4
 #: values (node·lane) per tile of the node update
 TILE = 512
+#: the gather requests the ring run of the edge this many edges ahead (best of 8, 16, 36, 72 measured)
+PREFETCH = 16
 #: measured bound of :func:`_exp_fast` vs a long-double reference over its whole range (tests)
 FAST_EXP_MAX_ULP = 1.5  # measured maximum 1.03 ulp
 
@@ -64,9 +75,9 @@ FAST_EXP_MAX_ULP = 1.5  # measured maximum 1.03 ulp
 _LOG2E = 1.4426950408889634
 _LN2_HI = 6.93147180369123816490e-01
 _LN2_LO = 1.90821492927058770002e-10
-# adding 1.5·2**52 rounds to an integer that then sits in the low mantissa bits (no float → int conversion,
-# which AVX2 lacks for 64-bit integers)
-_SHIFT = 6755399441055744.0
+# adding 1.5·2**52 + 1023 rounds to an integer k + 1023 that then sits in the low mantissa bits, so that
+# shifting them to the exponent field gives 2**k (no float → int conversion: AVX2 lacks it for 64-bit integers)
+_SHIFT = 6755399441055744.0 + 1023.0
 # |x| ≤ 708: 2**k stays a normal number and exp(x) finite; beyond, the sigmoids are 0 or 2·nu_max to the last bit
 _EXP_CLAMP = 708.0
 # 1/k! for k = 2..13 (degree 13: truncation < 5e-18 relative for |r| ≤ ln2/2)
@@ -74,51 +85,247 @@ _C = tuple(1.0 / math.factorial(k) for k in range(2, 14))
 _C2, _C3, _C4, _C5, _C6, _C7, _C8, _C9, _C10, _C11, _C12, _C13 = _C
 
 
+# --- 4-wide float64 vectors: the fast kernels are written with them instead of relying on LLVM's loop
+# vectoriser (which gives up on loops that touch many arrays, or emits runtime alias checks per edge) ------
+
+
+class _F64x4Type(types.Type):
+    """Four float64 values in one AVX2 register (LLVM ``<4 x double>``); scalars broadcast in arithmetic."""
+
+    def __init__(self) -> None:
+        super().__init__(name="F64x4")
+
+
+F64X4 = _F64x4Type()
+_VEC = ir.VectorType(ir.DoubleType(), 4)
+_I64X4 = ir.VectorType(ir.IntType(64), 4)
+
+
+@register_model(_F64x4Type)
+class _F64x4Model(models.PrimitiveModel):
+    def __init__(self, dmm, fe_type):
+        super().__init__(dmm, fe_type, _VEC)
+
+
+def _is_real(ty) -> bool:
+    return ty == F64X4 or ty == types.float64
+
+
+def _splat(builder, value):
+    vector = builder.insert_element(ir.Constant(_VEC, ir.Undefined), value, ir.Constant(ir.IntType(32), 0))
+    zeros = ir.Constant(ir.VectorType(ir.IntType(32), 4), [0] * 4)
+    return builder.shuffle_vector(vector, ir.Constant(_VEC, ir.Undefined), zeros)
+
+
+def _operands(builder, signature, args):
+    """The arguments as <4 x double> (scalars splat) if any is a vector, else as they are."""
+    if F64X4 not in signature.args:
+        return list(args)
+    return [
+        value if ty == F64X4 else _splat(builder, value)
+        for ty, value in zip(signature.args, args, strict=True)
+    ]
+
+
+def _element_pointer(context, builder, array_type, array, index):
+    return builder.gep(context.make_array(array_type)(context, builder, array).data, [index])
+
+
 @intrinsic
-def _float_bits(typingctx, value):
-    """Reinterpret a float64 as int64 (a bitcast; vectorises)."""
-    if value != types.float64:
+def _vload(typingctx, array, index):
+    """array[index : index + 4] as F64x4 (float32 arrays widened exactly)."""
+    if isinstance(array, types.Array) and array.dtype in (types.float32, types.float64):
+
+        def codegen(context, builder, signature, args):
+            dtype = signature.args[0].dtype
+            element = context.get_value_type(dtype)
+            pointer = _element_pointer(context, builder, signature.args[0], *args)
+            pointer = builder.bitcast(pointer, ir.VectorType(element, 4).as_pointer())
+            value = builder.load(pointer, align=4 if dtype == types.float32 else 8)
+            return builder.fpext(value, _VEC) if dtype == types.float32 else value
+
+        return F64X4(array, index), codegen
+    return None
+
+
+@intrinsic
+def _vstore(typingctx, array, index, value):
+    """array[index : index + 4] = value (rounded to nearest for a float32 array)."""
+    if isinstance(array, types.Array) and array.dtype in (types.float32, types.float64) and value == F64X4:
+
+        def codegen(context, builder, signature, args):
+            dtype = signature.args[0].dtype
+            element = context.get_value_type(dtype)
+            vector = (
+                args[2] if dtype == types.float64 else builder.fptrunc(args[2], ir.VectorType(element, 4))
+            )
+            pointer = _element_pointer(context, builder, signature.args[0], args[0], args[1])
+            pointer = builder.bitcast(pointer, ir.VectorType(element, 4).as_pointer())
+            builder.store(vector, pointer, align=4 if dtype == types.float32 else 8)
+            return context.get_dummy_value()
+
+        return types.none(array, index, value), codegen
+    return None
+
+
+def _vector_operator(operation, instruction):
+    @intrinsic
+    def apply(typingctx, a, b):
+        if _is_real(a) and _is_real(b) and F64X4 in (a, b):
+
+            def codegen(context, builder, signature, args):
+                return getattr(builder, instruction)(*_operands(builder, signature, args))
+
+            return F64X4(a, b), codegen
         return None
 
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.IntType(64))
-
-    return types.int64(types.float64), codegen
-
-
-@intrinsic
-def _bits_float(typingctx, value):
-    """Reinterpret an int64 as float64."""
-    if value != types.int64:
+    @overload(operation)
+    def overloaded(a, b):
+        if _is_real(a) and _is_real(b) and F64X4 in (a, b):
+            return lambda a, b: apply(a, b)
         return None
 
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.DoubleType())
 
-    return types.float64(types.int64), codegen
+for _operation, _instruction in (
+    (operator.add, "fadd"),
+    (operator.sub, "fsub"),
+    (operator.mul, "fmul"),
+    (operator.truediv, "fdiv"),
+):
+    _vector_operator(_operation, _instruction)
 
 
 @intrinsic
 def _fma(typingctx, a, b, c):
-    """a·b + c rounded once (llvm.fma: one vfmadd with FMA hardware, vectorises; exact fallback without)."""
-    if not (a == b == c == types.float64):
-        return None
+    """a·b + c rounded once (llvm.fma: one vfmadd), on float64 or F64x4 (scalars broadcast)."""
+    if _is_real(a) and _is_real(b) and _is_real(c):
+        vector = F64X4 in (a, b, c)
 
+        def codegen(context, builder, signature, args):
+            ty = _VEC if vector else ir.DoubleType()
+            name = "llvm.fma.v4f64" if vector else "llvm.fma.f64"
+            fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ty, [ty] * 3), name)
+            return builder.call(fn, _operands(builder, signature, args))
+
+        return (F64X4 if vector else types.float64)(a, b, c), codegen
+    return None
+
+
+@intrinsic
+def _vclamp(typingctx, x, lo, hi):
+    if x == F64X4 and lo == types.float64 and hi == types.float64:
+
+        def codegen(context, builder, signature, args):
+            value, low, high = args[0], _splat(builder, args[1]), _splat(builder, args[2])
+            value = builder.select(builder.fcmp_ordered("<", value, low), low, value)
+            return builder.select(builder.fcmp_ordered(">", value, high), high, value)
+
+        return F64X4(x, lo, hi), codegen
+    return None
+
+
+def _clamp(x, lo, hi):
+    """min(max(x, lo), hi) on float64 or F64x4, both as numba lowers the builtins (x < lo ? lo : x, then
+    x > hi ? hi : x; a NaN passes through)."""
+
+
+@overload(_clamp)
+def _clamp_overload(x, lo, hi):
+    if x == F64X4:
+        return lambda x, lo, hi: _vclamp(x, lo, hi)
+    if x == types.float64:
+        # the builtins themselves for scalars: with an equivalent intrinsic, LLVM's cost model no longer
+        # vectorised the loops that call the scalar exp
+        return lambda x, lo, hi: min(max(x, lo), hi)
+    return None
+
+
+@intrinsic
+def _pow2_of_shifted(typingctx, kd):
+    """2**k from kd = k + 1023 + 1.5·2**52 (k + 1023 sits in its low mantissa bits): those bits << 52."""
+    if _is_real(kd):
+        vector = kd == F64X4
+
+        def codegen(context, builder, signature, args):
+            ity = _I64X4 if vector else ir.IntType(64)
+            shift = ir.Constant(ity, [52] * 4) if vector else ir.Constant(ity, 52)
+            bits = builder.shl(builder.bitcast(args[0], ity), shift)
+            return builder.bitcast(bits, _VEC if vector else ir.DoubleType())
+
+        return kd(kd), codegen
+    return None
+
+
+@intrinsic
+def _madd_ring(typingctx, w, ring, index, acc):
+    """acc + w·ring[index : index + 4] (F64x4 acc) or acc + w·ring[index] (float64 acc). A float32 ring (the
+    fast precision's) is widened and accumulated with one FMA; a float64 ring (faithful) with the single-lane
+    engine's multiply, then add."""
+    if w == types.float64 and isinstance(ring, types.Array) and _is_real(acc):
+        vector = acc == F64X4
+        dtype = ring.dtype
+
+        def codegen(context, builder, signature, args):
+            weight, array, idx, total = args
+            element = context.get_value_type(dtype)
+            pointer = _element_pointer(context, builder, signature.args[1], array, idx)
+            if vector:
+                pointer = builder.bitcast(pointer, ir.VectorType(element, 4).as_pointer())
+            value = builder.load(pointer, align=4 if dtype == types.float32 else 8)
+            ty = _VEC if vector else ir.DoubleType()
+            weight = _splat(builder, weight) if vector else weight
+            if dtype == types.float32:
+                value = builder.fpext(value, ty)
+                name = "llvm.fma.v4f64" if vector else "llvm.fma.f64"
+                fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ty, [ty] * 3), name)
+                return builder.call(fn, [weight, value, total])
+            return builder.fadd(total, builder.fmul(weight, value))
+
+        if ring.dtype in (types.float32, types.float64):
+            return acc(w, ring, index, acc), codegen
+    return None
+
+
+@intrinsic
+def _vzero(typingctx):
     def codegen(context, builder, signature, args):
-        f64 = ir.DoubleType()
-        fn = builder.module.declare_intrinsic("llvm.fma", [f64], ir.FunctionType(f64, [f64, f64, f64]))
-        return builder.call(fn, args)
+        return ir.Constant(_VEC, [0.0] * 4)
 
-    return types.float64(types.float64, types.float64, types.float64), codegen
+    return F64X4(), codegen
+
+
+@intrinsic(prefer_literal=True)
+def _prefetch_run(typingctx, array, index, count):
+    """Hint: array[index : index + count] will be read soon — one llvm.prefetch (read, keep in all levels) per
+    64-byte line it may span (``count`` a literal)."""
+    if isinstance(array, types.Array) and isinstance(count, types.IntegerLiteral):
+        span = count.literal_value * array.dtype.bitwidth // 8
+        offsets = [*range(0, span, 64), span - 1]  # bytes; the start need not be line-aligned
+
+        def codegen(context, builder, signature, args):
+            i8p = ir.IntType(8).as_pointer()
+            i32 = ir.IntType(32)
+            base = builder.bitcast(_element_pointer(context, builder, signature.args[0], *args[:2]), i8p)
+            fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+            fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
+            for offset in offsets:
+                pointer = builder.gep(base, [ir.Constant(ir.IntType(64), offset)])
+                builder.call(fn, [pointer, ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+            return context.get_dummy_value()
+
+        return types.none(array, index, count), codegen
+    return None
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _exp_fast(x):
-    """exp(x) within FAST_EXP_MAX_ULP for |x| ≤ 708; clamped beyond (no inf, no NaN for finite x)."""
-    x = min(max(x, -_EXP_CLAMP), _EXP_CLAMP)
-    kd = x * _LOG2E + _SHIFT
+    """exp(x) within FAST_EXP_MAX_ULP for |x| ≤ 708; clamped beyond (no inf, no NaN for finite x). Same
+    operations on a float64 or an F64x4 (so a value gets the same bits whether it is computed in a vector)."""
+    x = _clamp(x, -_EXP_CLAMP, _EXP_CLAMP)
+    kd = _fma(x, _LOG2E, _SHIFT)
     k = kd - _SHIFT  # the integer nearest x·log2(e), as a double
-    r = (x - k * _LN2_HI) - k * _LN2_LO
+    # k·ln2_hi is exact: x − k·ln2_hi rounded once (as with a separate product), then the low part
+    r = _fma(k, -_LN2_LO, _fma(k, -_LN2_HI, x))
     # q(r) = Σ r^(i−2)/i!, i = 2..13, by Estrin's scheme with FMAs (a short dependency chain: the loops that
     # call this are latency-bound otherwise)
     r2 = r * r
@@ -133,10 +340,9 @@ def _exp_fast(x):
     b1 = _fma(a3, r2, a2)
     b2 = _fma(a5, r2, a4)
     q = _fma(_fma(b2, r4, b1), r4, b0)
-    p = 1.0 + _fma(r2, q, r)
-    # low bits of kd are 2**51 + k; (k + 1023) << 52 is the exponent field of 2**k (|k| ≤ 1022)
-    scale = _bits_float((_float_bits(kd) + 1023) << 52)
-    return p * scale
+    # 2**k·(1 + (r + r²q)) = 2**k·round(1 + t) exactly (a power of two scales without rounding), one op less
+    scale = _pow2_of_shifted(kd)
+    return _fma(scale, _fma(r2, q, r), scale)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -187,17 +393,28 @@ def _y0_sigmoids(y0, sig01, sig03, lo, hi, k):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _y0_sigmoids_fast(y0, k, fused, e_fused):
-    """(S(a_1·J·y0), S(a_3·J·y0)) with the vectorised exp. ``fused`` (a_1 = 4·a_3): exp(r(v0 − a_1Jy0)) =
-    e⁴·exp(−3rv0) with e = exp(r(v0 − a_3Jy0)) — one exp instead of two, two more roundings (the last bits)."""
-    nu_max, r, v0, a_1, a_3, J = k[0], k[1], k[2], k[4], k[6], k[10]
+def _exp_a1_fused(y0, k, e3, e_fused):
+    """exp(r(v0 − a_1Jy0)) = e3⁴·exp(−3rv0) for a_1 = 4·a_3, e3 = exp(r(v0 − a_3Jy0)): one exp for both y0
+    sigmoids, two more roundings (the last bits)."""
+    e3_sq = e3 * e3
+    return (e3_sq * e3_sq) * e_fused
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _exp_a1_direct(y0, k, e3, e_fused):
+    """exp(r(v0 − a_1Jy0)) evaluated (any a_1, a_3)."""
+    r, v0, a_1, J = k[1], k[2], k[4], k[10]
+    return _exp_fast(r * (v0 - (a_1 * J * y0)))
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _y0_sigmoids_fast(y0, k, exp_a1, e_fused):
+    """(S(a_1·J·y0), S(a_3·J·y0)) with the vectorised exp; ``exp_a1``: :func:`_exp_a1_fused` or
+    :func:`_exp_a1_direct`, chosen outside the loops (a branch inside them is if-converted into both exps)."""
+    nu_max, r, v0, a_3, J = k[0], k[1], k[2], k[6], k[10]
     two_nu_max = 2.0 * nu_max
     e3 = _exp_fast(r * (v0 - (a_3 * J * y0)))
-    if fused:
-        e3_sq = e3 * e3
-        e1 = (e3_sq * e3_sq) * e_fused
-    else:
-        e1 = _exp_fast(r * (v0 - (a_1 * J * y0)))
+    e1 = exp_a1(y0, k, e3, e_fused)
     return two_nu_max / (1.0 + e1), two_nu_max / (1.0 + e3)
 
 
@@ -218,26 +435,100 @@ def _ring_bases(first, node_off, node_h, rot):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _edge_start(e, rot, e_src, e_delay, nk, q):
+    # ring index of value q of edge e's run (unsigned: no negative-index handling per load)
+    return np.uint64(rot[e_src[e]] - e_delay[e]) * nk + q
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _gather_48(e_lo, e_hi, e_last, q, nk, rot, ring, e_src, e_delay, e_weight, acc):
+    """acc[q : q + 48] = Σ_e w_e·ring[start_e + q …], twelve F64x4 accumulators kept in registers across the
+    edges (one vectorised load and multiply-add per 4 values and edge). The ring run of edge e + PREFETCH is
+    requested meanwhile: the runs are scattered over the ring, so every one would otherwise wait for
+    memory."""
+    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = a8 = a9 = a10 = a11 = _vzero()
+    for e in range(e_lo, e_hi):
+        _prefetch_run(ring, _edge_start(min(e + np.uint64(PREFETCH), e_last), rot, e_src, e_delay, nk, q), 48)
+        s = _edge_start(e, rot, e_src, e_delay, nk, q)
+        w = e_weight[e]
+        a0 = _madd_ring(w, ring, s, a0)
+        a1 = _madd_ring(w, ring, s + np.uint64(4), a1)
+        a2 = _madd_ring(w, ring, s + np.uint64(8), a2)
+        a3 = _madd_ring(w, ring, s + np.uint64(12), a3)
+        a4 = _madd_ring(w, ring, s + np.uint64(16), a4)
+        a5 = _madd_ring(w, ring, s + np.uint64(20), a5)
+        a6 = _madd_ring(w, ring, s + np.uint64(24), a6)
+        a7 = _madd_ring(w, ring, s + np.uint64(28), a7)
+        a8 = _madd_ring(w, ring, s + np.uint64(32), a8)
+        a9 = _madd_ring(w, ring, s + np.uint64(36), a9)
+        a10 = _madd_ring(w, ring, s + np.uint64(40), a10)
+        a11 = _madd_ring(w, ring, s + np.uint64(44), a11)
+    for j, a in enumerate((a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)):
+        _vstore(acc, q + np.uint64(4 * j), a)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _gather_16(e_lo, e_hi, e_last, q, nk, rot, ring, e_src, e_delay, e_weight, acc):
+    """:func:`_gather_48` for 16 values."""
+    a0 = a1 = a2 = a3 = _vzero()
+    for e in range(e_lo, e_hi):
+        _prefetch_run(ring, _edge_start(min(e + np.uint64(PREFETCH), e_last), rot, e_src, e_delay, nk, q), 16)
+        s = _edge_start(e, rot, e_src, e_delay, nk, q)
+        w = e_weight[e]
+        a0 = _madd_ring(w, ring, s, a0)
+        a1 = _madd_ring(w, ring, s + np.uint64(4), a1)
+        a2 = _madd_ring(w, ring, s + np.uint64(8), a2)
+        a3 = _madd_ring(w, ring, s + np.uint64(12), a3)
+    for j, a in enumerate((a0, a1, a2, a3)):
+        _vstore(acc, q + np.uint64(4 * j), a)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _gather_4(e_lo, e_hi, e_last, q, nk, rot, ring, e_src, e_delay, e_weight, acc):
+    """:func:`_gather_48` for 4 values."""
+    a0 = _vzero()
+    for e in range(e_lo, e_hi):
+        _prefetch_run(ring, _edge_start(min(e + np.uint64(PREFETCH), e_last), rot, e_src, e_delay, nk, q), 4)
+        a0 = _madd_ring(e_weight[e], ring, _edge_start(e, rot, e_src, e_delay, nk, q), a0)
+    _vstore(acc, q, a0)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _gather_1(e_lo, e_hi, q, nk, rot, ring, e_src, e_delay, e_weight, acc):
+    """:func:`_gather_48` for one value (the remainder when B·K is not a multiple of 4)."""
+    a0 = 0.0
+    for e in range(e_lo, e_hi):
+        a0 = _madd_ring(e_weight[e], ring, _edge_start(e, rot, e_src, e_delay, nk, q), a0)
+    acc[q] = a0
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _chunk_gather(c, n_block, n_lanes, ca, rot, ring, chunk_nodes, t_ptr, e_src, e_delay, e_weight, blk, acc):
     """Coupling of chunk c's targets for the ``n_block`` steps of a block, in one pass over their edges.
 
     blk[b, i·K + l] = a · Σ_j w_ij · pre_j(first + b − 1 − d_ij) of lane l, the terms of a target added in
     ascending source order j (a row-wise sparse sum, as the single-lane engine), for b < B ≤ smallest delay + 1:
-    every value read was stored before the block. An edge's B·K values are contiguous in the ring (one vectorised
-    run per edge, accumulated in the chunk's row ``acc``).
+    every value read was stored before the block. An edge's B·K values are contiguous in the ring: they are
+    summed 48 (then 16, 4, 1) at a time in registers (:func:`_gather_48`), then copied to the B rows.
     """
     nk = np.uint64(n_lanes)
     run = np.uint64(n_block * n_lanes)
+    e_last = np.uint64(e_src.shape[0] - 1)
     for i in range(np.uint64(chunk_nodes[c]), np.uint64(chunk_nodes[c + 1])):
-        for q in range(run):
-            acc[q] = 0.0
-        for e in range(t_ptr[i], t_ptr[i + 1]):
-            # unsigned indices and slices: numba then emits no negative-index handling per load
-            src = np.uint64(rot[e_src[e]] - e_delay[e]) * nk
-            w = e_weight[e]
-            values = ring[src : src + run]
-            for q in range(run):
-                acc[q] += w * values[q]
+        e_lo, e_hi = np.uint64(t_ptr[i]), np.uint64(t_ptr[i + 1])
+        q = np.uint64(0)
+        while q + np.uint64(48) <= run:
+            _gather_48(e_lo, e_hi, e_last, q, nk, rot, ring, e_src, e_delay, e_weight, acc)
+            q += np.uint64(48)
+        while q + np.uint64(16) <= run:
+            _gather_16(e_lo, e_hi, e_last, q, nk, rot, ring, e_src, e_delay, e_weight, acc)
+            q += np.uint64(16)
+        while q + np.uint64(4) <= run:
+            _gather_4(e_lo, e_hi, e_last, q, nk, rot, ring, e_src, e_delay, e_weight, acc)
+            q += np.uint64(4)
+        while q < run:
+            _gather_1(e_lo, e_hi, q, nk, rot, ring, e_src, e_delay, e_weight, acc)
+            q += np.uint64(1)
         for b in range(n_block):
             row = blk[b, i * nk : (i + np.uint64(1)) * nk]
             part = acc[b * n_lanes : (b + 1) * n_lanes]
@@ -250,44 +541,110 @@ def _chunk_gather(c, n_block, n_lanes, ca, rot, ring, chunk_nodes, t_ptr, e_src,
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _heun_fast(lo, hi, x, s12, A, mu, cpl_row, zs, gain, k, dt, fused, e_fused, out_row):
-    """One Heun step of the values lo..hi as ONE vectorised loop (vectorised exp; ``fused``: one exp for both
-    y0 sigmoids, see :func:`_y0_sigmoids_fast`). Same expressions, in the same order, as the faithful path."""
+def _step_sigmoids(y0, y1, y2, y3, y4, y5, k, dt, exp_a1, e_fused):
+    """The five sigmoids of a Heun step that depend on the state only: S(a_1Jy0), S(a_3Jy0) (predictor),
+    the same of the predicted p0 = y0 + dt·y3, and S(p1 − p2) (corrector)."""
     nu_max, r, v0 = k[0], k[1], k[2]
     two_nu_max = 2.0 * nu_max
+    sig01, sig03 = _y0_sigmoids_fast(y0, k, exp_a1, e_fused)
+    sig01_p, sig03_p = _y0_sigmoids_fast(y0 + dt * y3, k, exp_a1, e_fused)
+    p1 = y1 + dt * y4
+    p2 = y2 + dt * y5
+    sig12_p = two_nu_max / (1.0 + _exp_fast(r * (v0 - (p1 - p2))))
+    return sig01, sig03, sig01_p, sig03_p, sig12_p
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _step_update(y0, y1, y2, y3, y4, y5, s12, aa, m, c, z, k, dt, sig01, sig03, sig01_p, sig03_p, sig12_p):
+    """The Heun step of one value (or four) given its sigmoids: the new y0..y5, TVB's expressions and
+    order."""
     a, a_2, a_4, b, B, J = k[3], k[5], k[7], k[8], k[9], k[10]
     a_sq, b_sq = a**2, b**2
+    # predictor
+    d3 = aa * a * s12 - 2.0 * a * y3 - a_sq * y0
+    d4 = aa * a * (m + a_2 * J * sig01 + c) - 2.0 * a * y4 - a_sq * y1
+    d5 = B * b * (a_4 * J * sig03) - 2.0 * b * y5 - b_sq * y2
+    p0 = y0 + dt * y3
+    p1 = y1 + dt * y4
+    p2 = y2 + dt * y5
+    p3 = y3 + dt * d3
+    p4 = y4 + dt * d4 + z
+    p5 = y5 + dt * d5
+    # corrector: drift at the predicted state (d0..d2 of it = p3..p5), same noise
+    n0 = y0 + (y3 + p3) * dt / 2.0
+    n1 = y1 + (y4 + p4) * dt / 2.0
+    n2 = y2 + (y5 + p5) * dt / 2.0
+    n3 = y3 + (d3 + (aa * a * sig12_p - 2.0 * a * p3 - a_sq * p0)) * dt / 2.0
+    n4 = y4 + (d4 + (aa * a * (m + a_2 * J * sig01_p + c) - 2.0 * a * p4 - a_sq * p1)) * dt / 2.0 + z
+    n5 = y5 + (d5 + (B * b * (a_4 * J * sig03_p) - 2.0 * b * p5 - b_sq * p2)) * dt / 2.0
+    return n0, n1, n2, n3, n4, n5
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _heun_fast(lo, hi, x, s12, A, mu, cpl_row, zs, gain, k, dt, fused, e_fused, out_row, sig):
+    """One Heun step of the values lo..hi with the vectorised exp (:func:`_heun_tiles`); ``fused``: one exp
+    for both y0 sigmoids (:func:`_exp_a1_fused`)."""
+    if fused:
+        _heun_tiles(lo, hi, x, s12, A, mu, cpl_row, zs, gain, k, dt, _exp_a1_fused, e_fused, out_row, sig)
+    else:
+        _heun_tiles(lo, hi, x, s12, A, mu, cpl_row, zs, gain, k, dt, _exp_a1_direct, e_fused, out_row, sig)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _heun_tiles(lo, hi, x, s12, A, mu, cpl_row, zs, gain, k, dt, exp_a1, e_fused, out_row, sig):
+    """One Heun step of the values lo..hi, four values per F64x4 (the values after the
+    last multiple of four: the same functions on float64, so every value gets the same bits either way).
+
+    In tiles of TILE values, three loops: the step's five sigmoids (into the rows of ``sig``), the update,
+    S(y1 − y2) of the new state — small loop bodies, so that the out-of-order core overlaps the long exp and
+    division latencies of several iterations (one loop with all of it is latency-bound)."""
+    # the constants as scalars (a tuple): loads from ``k`` in the loops could not be hoisted past the stores
+    k = (k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10])
+    nu_max, r, v0 = k[0], k[1], k[2]
+    two_nu_max = 2.0 * nu_max
     x0, x1, x2, x3, x4, x5 = x[0], x[1], x[2], x[3], x[4], x[5]
-    for i in range(lo, hi):
-        y0, y1, y2, y3, y4, y5 = x0[i], x1[i], x2[i], x3[i], x4[i], x5[i]
-        z = zs[i] * gain[i]  # zs = sqrt(dt)·normal: TVB's sqrt(dt)·z·gain, same rounding
-        c = cpl_row[i]
-        aa = A[i]
-        m = mu[i]
-        # predictor
-        sig01, sig03 = _y0_sigmoids_fast(y0, k, fused, e_fused)
-        d3 = aa * a * s12[i] - 2.0 * a * y3 - a_sq * y0
-        d4 = aa * a * (m + a_2 * J * sig01 + c) - 2.0 * a * y4 - a_sq * y1
-        d5 = B * b * (a_4 * J * sig03) - 2.0 * b * y5 - b_sq * y2
-        p0 = y0 + dt * y3
-        p1 = y1 + dt * y4
-        p2 = y2 + dt * y5
-        p3 = y3 + dt * d3
-        p4 = y4 + dt * d4 + z
-        p5 = y5 + dt * d5
-        # corrector
-        sig01, sig03 = _y0_sigmoids_fast(p0, k, fused, e_fused)
-        sig12 = two_nu_max / (1.0 + _exp_fast(r * (v0 - (p1 - p2))))
-        n1 = y1 + (y4 + p4) * dt / 2.0
-        n2 = y2 + (y5 + p5) * dt / 2.0
-        x0[i] = y0 + (y3 + p3) * dt / 2.0
-        x1[i] = n1
-        x2[i] = n2
-        x3[i] = y3 + (d3 + (aa * a * sig12 - 2.0 * a * p3 - a_sq * p0)) * dt / 2.0
-        x4[i] = y4 + (d4 + (aa * a * (m + a_2 * J * sig01 + c) - 2.0 * a * p4 - a_sq * p1)) * dt / 2.0 + z
-        x5[i] = y5 + (d5 + (B * b * (a_4 * J * sig03) - 2.0 * b * p5 - b_sq * p2)) * dt / 2.0
-        s12[i] = two_nu_max / (1.0 + _exp_fast(r * (v0 - (n1 - n2))))
-        out_row[i] = np.float32(n1 - n2)
+    g01, g03, g01_p, g03_p, g12_p = sig[0], sig[1], sig[2], sig[3], sig[4]
+    four = np.uint64(4)
+    for tlo in range(lo, hi, np.uint64(TILE)):
+        thi = min(tlo + np.uint64(TILE), hi)
+        n_vec = tlo + (thi - tlo) // four * four
+        for i in range(tlo, n_vec, four):
+            s01, s03, s01_p, s03_p, s12_p = _step_sigmoids(
+                _vload(x0, i), _vload(x1, i), _vload(x2, i), _vload(x3, i), _vload(x4, i), _vload(x5, i),
+                k, dt, exp_a1, e_fused,
+            )  # fmt: skip
+            _vstore(g01, i, s01)
+            _vstore(g03, i, s03)
+            _vstore(g01_p, i, s01_p)
+            _vstore(g03_p, i, s03_p)
+            _vstore(g12_p, i, s12_p)
+        for i in range(tlo, n_vec, four):
+            z = _vload(zs, i) * _vload(gain, i)  # zs = sqrt(dt)·normal: TVB's sqrt(dt)·z·gain, same rounding
+            n0, n1, n2, n3, n4, n5 = _step_update(
+                _vload(x0, i), _vload(x1, i), _vload(x2, i), _vload(x3, i), _vload(x4, i), _vload(x5, i),
+                _vload(s12, i), _vload(A, i), _vload(mu, i), _vload(cpl_row, i), z, k, dt,
+                _vload(g01, i), _vload(g03, i), _vload(g01_p, i), _vload(g03_p, i), _vload(g12_p, i),
+            )  # fmt: skip
+            _vstore(x0, i, n0)
+            _vstore(x1, i, n1)
+            _vstore(x2, i, n2)
+            _vstore(x3, i, n3)
+            _vstore(x4, i, n4)
+            _vstore(x5, i, n5)
+            _vstore(out_row, i, n1 - n2)
+        for i in range(tlo, n_vec, four):
+            _vstore(s12, i, two_nu_max / (1.0 + _exp_fast(r * (v0 - (_vload(x1, i) - _vload(x2, i))))))
+        for i in range(n_vec, thi):
+            s01, s03, s01_p, s03_p, s12_p = _step_sigmoids(
+                x0[i], x1[i], x2[i], x3[i], x4[i], x5[i], k, dt, exp_a1, e_fused
+            )
+            n0, n1, n2, n3, n4, n5 = _step_update(
+                x0[i], x1[i], x2[i], x3[i], x4[i], x5[i], s12[i], A[i], mu[i], cpl_row[i], zs[i] * gain[i], k, dt,
+                s01, s03, s01_p, s03_p, s12_p,
+            )  # fmt: skip
+            x0[i], x1[i], x2[i], x3[i], x4[i], x5[i] = n0, n1, n2, n3, n4, n5
+            out_row[i] = np.float32(n1 - n2)
+            s12[i] = two_nu_max / (1.0 + _exp_fast(r * (v0 - (n1 - n2))))
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
@@ -379,7 +736,9 @@ def _chunk_step(
     if mode == _MODE_LIBM:
         _heun_faithful(lo, hi, x, s12, A, mu, blk[b], zs, gain, k, dt, scratch[1:], out_row)
     else:
-        _heun_fast(lo, hi, x, s12, A, mu, blk[b], zs, gain, k, dt, mode == _MODE_FUSED, e_fused, out_row)
+        _heun_fast(
+            lo, hi, x, s12, A, mu, blk[b], zs, gain, k, dt, mode == _MODE_FUSED, e_fused, out_row, scratch[2:]
+        )
     # the new state's coupling ``pre`` into the ring: slot step mod H_j, its mirror, and the B − 1 overhang
     pre = s12  # DeepSIF's constants: the coupling sigmoid is the model's S(y1 − y2), bit for bit
     if cpl[1] == 0.0:
@@ -587,7 +946,10 @@ class LanesSimulator:
             x[:, :, members] = history[0][:, :, None]
             ring[:, members] = stream_ring[:, None]
         self._x = np.ascontiguousarray(x.reshape(6, n * n_lanes))
-        self._ring = np.ascontiguousarray(ring.reshape(-1))
+        # fast: the coupling sigmoids (in [cmin, cmax]) are kept as float32, half the bytes the gather reads
+        # (the sums stay float64); faithful: float64, the single-lane engine's values
+        ring_dtype = np.float64 if self._mode == _MODE_LIBM else np.float32
+        self._ring = np.ascontiguousarray(ring.reshape(-1), dtype=ring_dtype)
         self._zraw = np.empty((block, len(seeds) * n))
         self._lane_stream = lane_stream  # lane l's normals: zraw[b, lane_stream[l]·n + node]
 
@@ -618,7 +980,7 @@ class LanesSimulator:
         self._acc = np.empty((self.threads, block * n_lanes))
         self._rot = np.empty(n, dtype=np.int64)
         # per-step work rows of the faithful path (exp arguments/values, drift, predictor, noise)
-        self._scratch = np.empty((14 if self._mode == _MODE_LIBM else 2, n * n_lanes))
+        self._scratch = np.empty((14 if self._mode == _MODE_LIBM else 7, n * n_lanes))
         self.current_step = 0
 
     def state(self, lane: int) -> np.ndarray:

@@ -82,9 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     running.add_argument(
         "--batch",
         type=int,
-        default=REGIONS_PER_BATCH,
-        help=f"regions simulated together in one run (lanes of one batch; ≈ 1.5 GB memory per region) "
-        f"[default: {REGIONS_PER_BATCH}]",
+        default=None,
+        help="regions simulated together in one run (its lanes; ≈ 1.3 GB memory per region) "
+        f"[default: {REGIONS_PER_BATCH}, fewer if the memory of --workers runs does not allow it]",
     )
     running.add_argument(
         "--max-regions-in-flight",
@@ -121,6 +121,8 @@ class Request:
 
 def parse_request(args: argparse.Namespace) -> Request:
     """Build every parameter set from the flags; a :class:`UsageError` names the first bad value."""
+    from deepsif_assets.validation import available_memory_bytes, memory_bytes_per_region, regions_per_batch
+
     if not 0 <= args.start_region < args.end_region <= N_FS_REGIONS:
         raise UsageError(
             f"--start_region {args.start_region} / --end_region {args.end_region}: expected "
@@ -141,8 +143,19 @@ def parse_request(args: argparse.Namespace) -> Request:
         options = SimulationOptions(**values_from_namespace(args, SimulationOptions))
     except ParamError as exc:
         raise UsageError(str(exc)) from None
+    regions = list(range(args.start_region, args.end_region))
+    try:
+        batch = regions_per_batch(
+            args.batch and min(args.batch, len(regions)),
+            REGIONS_PER_BATCH,
+            min(args.workers, len(regions)),
+            memory_bytes_per_region(simulation, options),
+            available_memory_bytes(),
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     return Request(
-        regions=list(range(args.start_region, args.end_region)),
+        regions=regions,
         anatomy_dir=Path(args.anatomy_dir).absolute(),
         source_dir=Path(args.source_dir).absolute(),
         simulation=simulation,
@@ -150,8 +163,8 @@ def parse_request(args: argparse.Namespace) -> Request:
         extraction=extraction,
         synthetic=synthetic if args.synthetic_source else None,
         workers=args.workers,
-        batch=args.batch,
-        max_in_flight=args.max_regions_in_flight or (args.workers + 1) * args.batch,
+        batch=batch,
+        max_in_flight=args.max_regions_in_flight or (args.workers + 1) * batch,
         rerun_changed=args.rerun_changed,
         verbose=args.verbose,
     )

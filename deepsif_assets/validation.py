@@ -21,6 +21,10 @@ from neuro_core.files import NotWritableError, PathEscapeError, check_writable_d
 
 # Peak disk of one region in flight, beyond its raw data: ≈ 30 clips × 2 MB plus the peak-window cache.
 CLIPS_BYTES_ALLOWANCE = 100e6
+# Memory of one lane beyond its output (connectome, ring, state, an output chunk), measured ≈ 60 MB; rounded up.
+LANE_WORKING_BYTES = 100e6
+# Share of the available memory that simulation batches may plan to use (Octave and the instance need the rest).
+MEMORY_HEADROOM = 0.8
 _ANATOMY_VARIABLES = {
     INFLATED_FILE: ("pos", "tri"),
     REGION_MAPPING_FILE: ("rm", "nbs"),
@@ -35,6 +39,50 @@ def raw_bytes_per_region(params: SimulationParams, options: SimulationOptions) -
     else:
         per_iteration = params.total_steps * N_TVB_NODES * 4
     return per_iteration * len(params.iterations)
+
+
+def memory_bytes_per_region(params: SimulationParams, options: SimulationOptions) -> float:
+    """Memory one region of a simulation batch holds: compact: its decimated output until it is written (one
+    (n × 994) single per iteration); original: one (steps × 998) segment per iteration; plus each lane's engine
+    state and output chunk."""
+    if options.raw_format == "compact":
+        held = raw_bytes_per_region(params, options)
+    else:
+        held = params.steps_per_segment * N_TVB_NODES * 4 * len(params.iterations)
+    return held + LANE_WORKING_BYTES * len(params.iterations)
+
+
+def available_memory_bytes() -> float | None:
+    """MemAvailable of /proc/meminfo (None where the kernel does not report it)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return float(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def regions_per_batch(
+    requested: int | None, default: int, concurrent_runs: int, per_region: float, available: float | None
+) -> int:
+    """Regions per simulation run: ``requested`` if the memory of ``concurrent_runs`` such runs fits in
+    ``available``; without a request, the largest batch ≤ ``default`` that fits. :class:`ValueError` names what
+    to lower when nothing fits."""
+    if available is None:
+        return requested or default
+    fits = int(available * MEMORY_HEADROOM // (concurrent_runs * per_region))
+    if requested is not None and requested <= fits:
+        return requested
+    if requested is None and fits >= 1:
+        return min(default, fits)
+    batch = requested or 1
+    needed = concurrent_runs * batch * per_region
+    raise ValueError(
+        f"{concurrent_runs} simulation run(s) of {batch} region(s) need ≈ {needed / 1e9:.1f} GB of memory; "
+        f"{available / 1e9:.1f} GB available: lower "
+        + ("--batch" if requested is not None and fits >= 1 else "--workers")
+    )
 
 
 def anatomy_path(anatomy_dir: Path, name: str, what: str) -> tuple[Path | None, str | None]:

@@ -56,8 +56,11 @@ from .params import (
 ENGINES = ("fast", "tvb")
 RAW_FORMATS = ("compact", "original")
 COMPLETE_MARKER = "_complete.json"
-#: steps per engine call in the fast engine (progress granularity; results do not depend on it)
+#: most steps per engine call in the fast engine (progress granularity; results do not depend on it)
 FAST_CHUNK_STEPS = 2000
+#: bytes of one engine chunk (steps × nodes × lanes float32): small enough to stay in the cache while each lane's
+#: rows are copied out (a 2,000-step chunk of 12 lanes, 96 MB, was streamed from memory once per lane)
+CHUNK_BYTES = 4_000_000
 
 ProgressCallback = Callable[[int, int, float], None]  # simulate_region: (iteration, segment, pct of region)
 RegionsProgressCallback = Callable[[int, float], None]  # simulate_regions: (region, pct of that region)
@@ -179,7 +182,7 @@ class _Decimator:
         g = self.seen + np.arange(len(time_ms))
         keep = (g >= self.skip) & ((g - self.skip) % self.factor == 0)
         rows = np.flatnonzero(keep)
-        self.all_data[self.filled : self.filled + len(rows)] = data[rows][:, self.columns]
+        self.all_data[self.filled : self.filled + len(rows)] = data[np.ix_(rows, self.columns)]
         self.all_time[self.filled : self.filled + len(rows), 0] = time_ms[rows]
         self.filled += len(rows)
         self.seen += len(time_ms)
@@ -239,25 +242,32 @@ class _LaneOutput:
 
 
 def _track(
-    out: _LaneOutput,
-    result: RegionSimulationResult,
+    outputs: list[_LaneOutput],
+    results: dict[int, RegionSimulationResult],
     params: SimulationParams,
     k: int,
     first: int,
     time_ms: np.ndarray,
-    data: np.ndarray,
+    chunk: np.ndarray,
 ) -> None:
-    """Peak |y1 − y2| after the transient, and the preview, from rows ``first ..`` of one lane's segment k.
-
-    The preview is what simulate_region always took: iteration ``iterations[0]``, the excitable node, from the
-    first sample after the transient for PREVIEW_MS, cut at the end of that sample's segment."""
-    start = k * params.steps_per_segment + first  # global index of data[0]
+    """Peak |y1 − y2| after the transient of every lane, and the previews, from rows ``first ..`` of segment k
+    (``chunk``: steps × nodes × lanes)."""
+    start = k * params.steps_per_segment + first  # global index of chunk[0]
     after = max(0, params.transient_samples - start)
     if after >= len(time_ms):
         return
-    out.peak = max(out.peak, float(np.max(np.abs(data[after:]))))
-    if out.iteration != params.iterations[0]:
-        return
+    peaks = np.abs(chunk[after:]).max(axis=(0, 1))
+    for lane, out in enumerate(outputs):
+        out.peak = max(out.peak, float(peaks[lane]))
+        if out.iteration == params.iterations[0]:
+            _preview(results[out.region], params, k, after, time_ms, chunk[:, :, lane])
+
+
+def _preview(
+    result: RegionSimulationResult, params: SimulationParams, k: int, after: int, time_ms: np.ndarray, data
+) -> None:
+    """What simulate_region always showed: iteration ``iterations[0]``, the excitable node, from the first sample
+    after the transient for PREVIEW_MS, cut at the end of that sample's segment."""
     preview_segment = params.transient_samples // params.steps_per_segment
     n_preview = round(PREVIEW_MS / params.dt)
     have = 0 if result.preview_mv is None else len(result.preview_mv)
@@ -331,11 +341,10 @@ def _run_batch(
     Every engine fills (steps, n, lanes) float32 chunks (the tvb engine: one lane, one segment per call)."""
     n = sim.n_nodes
     steps_per_segment = params.steps_per_segment
-    chunk = (
-        min(FAST_CHUNK_STEPS, steps_per_segment)
-        if len(outputs) > 1 or sim.engine == "fast"
-        else steps_per_segment
-    )
+    if len(outputs) > 1 or sim.engine == "fast":
+        chunk = max(1, min(FAST_CHUNK_STEPS, steps_per_segment, CHUNK_BYTES // (4 * n * len(outputs))))
+    else:
+        chunk = steps_per_segment
     buffer = np.empty((chunk, n, len(outputs)), dtype=np.float32)
     engine_time = 0.0
     done = 0
@@ -348,9 +357,9 @@ def _run_batch(
             t_chunk, _ = sim.run(hi - lo, out=view)
             engine_time += time.perf_counter() - t0
             time_ms[lo:hi] = t_chunk
+            _track(outputs, results, params, k, lo, t_chunk, view)
             for lane, out in enumerate(outputs):
                 data = view[:, :, lane]
-                _track(out, results[out.region], params, k, lo, t_chunk, data)
                 if out.segment is not None:
                     out.segment[lo:hi] = data
                 else:

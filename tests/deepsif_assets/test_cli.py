@@ -125,6 +125,7 @@ def _bad_leadfield(anatomy: Path) -> None:
         (["--iterations", "7"], None, "SimulationParams.iterations=(7,) is invalid"),
         (["--dt", "0.3"], None, "a whole multiple of dt=0.3"),
         (["--workers", "0"], None, "--workers 0"),
+        (["--end_region", "994", "--batch", "900"], None, "GB available: lower --batch"),
         ([], lambda a: (a / "leadfield_75_20k.mat").unlink(), "leadfield_75_20k.mat is missing"),
         ([], _bad_leadfield, "has shape (75, 76); expected (n_electrodes, 994)"),
         ([], lambda a: (a / "fs_cortex_20k_inflated.mat").unlink(), "fs_cortex_20k_inflated.mat is missing"),

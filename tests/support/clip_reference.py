@@ -1,6 +1,6 @@
 """Test-only: synthetic raw NMM files with injected spikes and an independent NumPy re-derivation of the clips.
 
-The reference follows the spec text (deepsif.md §5.3–§5.8) step by step, written the slow, obvious way (full series
+The reference follows the algorithm (docs/deepsif.md, "Clip extraction") step by step, written the slow, obvious way (full series
 projected through the lead field, per-column loops), so that it shares no code or shortcut with
 ``matlab/process_region_clips.m``.
 """
@@ -47,7 +47,7 @@ REAL = SmallAnatomy(n_fs=994, remap_fs=(7, 325, 921, 949), remap_tvb=(994, 997, 
 
 
 def spike_waveform(t_ms: np.ndarray) -> np.ndarray:
-    """Spec §11: 12·exp(−((t−60)/20)²) − 4·exp(−((t−160)/40)²), t in ms after onset."""
+    """The injected spike: 12·exp(−((t−60)/20)²) − 4·exp(−((t−160)/40)²), t in ms after onset."""
     return 12.0 * np.exp(-(((t_ms - 60.0) / 20.0) ** 2)) - 4.0 * np.exp(-(((t_ms - 160.0) / 40.0) ** 2))
 
 
@@ -95,7 +95,7 @@ def write_original(raw: np.ndarray, spec: RawSpec, raw_dir: Path, iteration: int
 
 
 def downsample_remap(raw: np.ndarray, anatomy: SmallAnatomy) -> np.ndarray:
-    """Spec §5.3: drop 1000 rows, keep rows 1, 5, 9, …, copy the remapped columns, keep the fs columns."""
+    """Decimation: drop 1000 rows, keep rows 1, 5, 9, …, copy the remapped columns, keep the fs columns."""
     kept = raw[TRANSIENT:][::DS_FACTOR].copy()
     for fs_col, tvb_col in zip(anatomy.remap_fs, anatomy.remap_tvb, strict=True):
         kept[:, fs_col] = kept[:, tvb_col]
@@ -120,11 +120,11 @@ class IterationClips:
 
 
 def reference_iteration(nmm: np.ndarray, region: int, fwd: np.ndarray) -> IterationClips:
-    """Clips of one iteration by the spec's rules, from the downsampled remapped series ``nmm`` (T, n_fs)."""
+    """Clips of one iteration by the algorithm's rules, from the downsampled remapped series ``nmm`` (T, n_fs)."""
     n_rows, n_cols = nmm.shape
     src = region  # 0-based column
 
-    # §5.4 peaks: values < 8 zeroed; strict neighbours; (t, channel) ordered by time then channel.
+    # Peaks: values < 8 zeroed; strict neighbours; (t, channel) ordered by time then channel.
     peaks: list[tuple[int, int]] = []
     for c in range(n_cols):
         x = np.where(nmm[:, c] < 8, 0.0, nmm[:, c].astype(np.float64))
@@ -138,7 +138,7 @@ def reference_iteration(nmm: np.ndarray, region: int, fwd: np.ndarray) -> Iterat
         if t - 249 > 0 and t + 250 < n_rows and separated:
             surviving.append((t, c))
 
-    # §5.5 rule 1 / rule 2 (block start keeps a peak at t = 500k in its clip; block must end inside the series).
+    # Rule 1 / rule 2 (block start keeps a peak at t = 500k in its clip; block must end inside the series).
     def block_start(t: int) -> int:
         return ((t - 1) // 500) * 500 + 1
 
@@ -154,7 +154,7 @@ def reference_iteration(nmm: np.ndarray, region: int, fwd: np.ndarray) -> Iterat
     if not kept:
         return IterationClips([], [], len(surviving))
 
-    # §5.6 alpha: project the WHOLE series, demean, take the 200 rows around every kept spike.
+    # alpha: project the WHOLE series, demean, take the 200 rows around every kept spike.
     series = nmm.astype(np.float64)
     signal_eeg = np.outer(series[:, src], fwd[:, src])
     others = [c for c in range(n_cols) if c != src]
@@ -166,7 +166,7 @@ def reference_iteration(nmm: np.ndarray, region: int, fwd: np.ndarray) -> Iterat
     power_noise = np.sum(noise_eeg[rows] ** 2) / rows.size
     alpha = np.sqrt(10 ** (15 / 10) * power_noise / power_signal)
 
-    # §5.7 rescale the spike on the demeaned source channel.
+    # Rescale the spike on the demeaned source channel.
     mean_src = series[:, src].mean()
     demeaned = series[:, src] - mean_src
     for t in kept:

@@ -25,7 +25,7 @@ def free_port() -> int:
 
 
 def _default_signals() -> None:
-    # A background `dagster dev` inherits SIGINT as ignored and then ignores SIGTERM too (dagster-notes §10).
+    # A background `dagster dev` inherits SIGINT as ignored and then ignores SIGTERM too.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 

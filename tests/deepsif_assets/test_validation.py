@@ -1,0 +1,36 @@
+"""Memory planning of simulation batches (pure): what one region holds, and how many regions fit in one run."""
+
+import pytest
+
+from deepsif_assets.params import SimulationOptions
+from deepsif_assets.simulation.params import SimulationParams
+from deepsif_assets.validation import LANE_WORKING_BYTES, memory_bytes_per_region, regions_per_batch
+
+GB = 1e9
+
+
+def test_a_region_holds_its_decimated_output_per_iteration():
+    # original configuration: 3 iterations of 99,750 decimated rows × 994 float32 columns (the _ds.mat content)
+    expected = 3 * (99_750 * 994 * 4 + LANE_WORKING_BYTES)
+    assert memory_bytes_per_region(SimulationParams(), SimulationOptions()) == expected
+    # the original raw format holds one (20,000 × 998) float32 segment per lane instead
+    original = memory_bytes_per_region(SimulationParams(), SimulationOptions(raw_format="original"))
+    assert original == 3 * (20_000 * 998 * 4 + LANE_WORKING_BYTES)
+
+
+def test_the_default_batch_shrinks_to_fit_the_memory():
+    per_region = 1.5 * GB
+    assert regions_per_batch(None, 4, 2, per_region, 22 * GB) == 4  # 2 runs × 4 × 1.5 = 12 GB ≤ 0.8 × 22
+    assert regions_per_batch(None, 4, 2, per_region, 8 * GB) == 2  # 6.4 GB for both runs → 2 regions each
+    assert regions_per_batch(None, 4, 1, per_region, 2 * GB) == 1
+    assert regions_per_batch(None, 4, 2, per_region, None) == 4  # no /proc/meminfo: trust the default
+
+
+def test_a_requested_batch_that_does_not_fit_names_what_to_lower():
+    per_region = 1.5 * GB
+    assert regions_per_batch(3, 4, 2, per_region, 22 * GB) == 3
+    with pytest.raises(ValueError, match=r"2 simulation run\(s\) of 8 region\(s\) need ≈ 24.0 GB.*lower --batch"):
+        regions_per_batch(8, 4, 2, per_region, 22 * GB)
+    # not even one region per run fits: fewer runs at once is the remedy
+    with pytest.raises(ValueError, match="lower --workers"):
+        regions_per_batch(None, 4, 2, per_region, 3 * GB)

@@ -23,7 +23,7 @@ class SimulationOptions:
     """Which engine simulates, where the connectome comes from, and how raw data is written."""
 
     engine: str = param(
-        "fast", "fast: our numba engine; tvb: stock tvb-library (the reference, ≈ 130× slower)", choices=ENGINES
+        "fast", "fast: our numba engine; tvb: stock tvb-library (the reference, hundreds of times slower)", choices=ENGINES
     )
     raw_format: str = param(
         "compact",

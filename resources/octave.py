@@ -176,6 +176,8 @@ class OctaveResource(dg.ConfigurableResource):
                 import oct2py
 
                 with contextlib.suppress(Exception):
+                    # Exiting makes Octave write octave-workspace into its working folder: make that ours.
+                    oct2py.octave.eval(f"cd({matlab_literal(self._temp_dir)})")
                     oct2py.octave.exit()
                 session = oct2py.Oct2Py(executable=executable, temp_dir=self._temp_dir, timeout=self.timeout_s)
             except Exception as exc:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -52,3 +56,47 @@ def test_matlab_literals():
     assert matlab_literal(["x", 1]) == "{'x', 1}"
     with pytest.raises(TypeError, match="cannot pass"):
         matlab_literal(object())
+
+
+_HOLD_A_SESSION = """
+import sys, time
+from resources.octave import OctaveResource
+octave = OctaveResource()
+octave.call("version", nout=1)
+print(octave._temp_dir, flush=True)
+time.sleep(600)
+"""
+
+
+@needs_octave
+def test_a_killed_session_leaves_nothing_in_the_working_folder_and_its_temp_dir_is_removed_next_time(
+    tmp_path, monkeypatch
+):
+    temp_root, cwd = tmp_path / "tmp", tmp_path / "cwd"
+    temp_root.mkdir()
+    cwd.mkdir()
+    env = {**os.environ, "TMPDIR": str(temp_root), "PYTHONPATH": os.getcwd()}
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_A_SESSION], cwd=cwd, env=env, stdout=subprocess.PIPE, text=True
+    )
+    orphan = Path(holder.stdout.readline().strip())
+    holder.kill()  # kill -9 of the Python process; its Octave child follows when its pipe closes
+    holder.wait()
+    assert orphan.parent == temp_root and orphan.name.startswith(f"neuro-octave-{holder.pid}-"), orphan
+    assert orphan.is_dir()
+    unrelated = temp_root / "neuro-octave-notes"  # not ours: no pid in its name
+    unrelated.mkdir()
+
+    monkeypatch.setenv("TMPDIR", str(temp_root))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+    monkeypatch.chdir(cwd)
+    octave = OctaveResource()
+    try:
+        assert octave.call("plus", 1, 1, nout=1) == 2
+        assert not orphan.exists() and unrelated.is_dir()
+        live = Path(octave._temp_dir)
+        assert live.is_dir()
+    finally:
+        octave.close()
+    assert not live.exists()
+    assert list(cwd.iterdir()) == []  # no octave-workspace where the command was started

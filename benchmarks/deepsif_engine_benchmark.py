@@ -30,16 +30,10 @@ import numpy as np  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from bench_machine import pin_one_core  # noqa: E402
+
 DEFAULT_ZIP = REPO / "data" / "deepsif-anatomy" / "connectivity_998.zip"
-
-
-def _pin_one_core() -> str:
-    try:
-        core = min(os.sched_getaffinity(0))
-        os.sched_setaffinity(0, {core})
-        return f"pinned to core {core}"
-    except (AttributeError, OSError):
-        return "not pinned"
 
 
 def _timed_run(sim, n_steps: int) -> tuple[float, float, np.ndarray]:
@@ -154,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-output", type=Path, default=None, help="keep the --full-region files here")
     parser.add_argument("--full-region-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    pinned = _pin_one_core()
+    pinned = pin_one_core()
 
     if args.full_region_child:
         print(json.dumps(full_region_child(args.connectivity, args.region, args.keep_output)))

@@ -40,15 +40,12 @@ import scipy.io
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench_machine import load_average  # noqa: E402
+
 DEFAULT_OLD_REV = "6f7d639"  # the last commit before the extraction speed-up
 LEADFIELD = REPO / "data" / "deepsif-anatomy" / "leadfield_75_20k.mat"
 CONNECTIVITY = REPO / "data" / "deepsif-anatomy" / "connectivity_998.zip"
 ITER_LINE = re.compile(r"region \d+ iter (\d+): \d+ peaks, (\d+) clips kept .*, ([0-9.]+) s$")
-
-
-def loadavg() -> str:
-    """The 1, 5 and 15 minute load averages."""
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def old_code(rev: str, target: Path) -> Path:
@@ -158,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
             while f.read(1 << 24):
                 pass
     print(f"region {region} from {raw}; old = {args.old_rev}:matlab, new = {REPO / 'matlab'}")
-    print(f"load average before: {loadavg()}")
+    print(f"load average before: {load_average()}")
     totals: dict[str, list[float]] = {"old": [], "new": []}
     iters: dict[str, list[dict[int, float]]] = {"old": [], "new": []}
     verdicts = []
@@ -180,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
             if not args.keep:
                 for label in ("old", "new"):
                     shutil.rmtree(tmp / f"{label}_{rep}")
-        print(f"load average after : {loadavg()}")
+        print(f"load average after : {load_average()}")
         best = {label: min(values) for label, values in totals.items()}
         median = {label: statistics.median(values) for label, values in totals.items()}
         for label in ("old", "new"):

@@ -34,22 +34,12 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from bench_machine import load_average, pin_one_core  # noqa: E402
+
 DEFAULT_ZIP = REPO / "data" / "deepsif-anatomy" / "connectivity_998.zip"
 OLD_ENGINE_COMMIT = "6f7d639"  # the last single-lane engine (before the lanes)
 LANE_COUNTS = (1, 3, 6, 12)
-
-
-def _load() -> str:
-    return open("/proc/loadavg").read().split(" ", 3)[:3].__str__()
-
-
-def _pin_one_core() -> str:
-    try:
-        core = min(os.sched_getaffinity(0))
-        os.sched_setaffinity(0, {core})
-        return f"pinned to core {core}"
-    except (AttributeError, OSError):
-        return "not pinned"
 
 
 def _old_engine_class():
@@ -188,7 +178,7 @@ def full_region_child(zip_path: Path, region: int, out_root: Path) -> dict:
     from deepsif_assets.simulation.connectivity import load_connectivity
     from deepsif_assets.simulation.lanes import Lane, LanesSimulator
 
-    _pin_one_core()
+    pin_one_core()
     # compiled kernels loaded (a 1-step run) before the baseline, so the difference is the region's data
     LanesSimulator(load_connectivity(zip_path), [Lane(np.full(998, 3.25), 0.08, 1e-4, 1)], dt=0.5).run(1)
     base_rss = _status_mb("VmRSS")
@@ -271,19 +261,19 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(full_region_child(args.connectivity, args.region, args.out)))
         return 0
 
-    print(f"DeepSIF lanes benchmark: {args.connectivity.name}, dt 0.5 ms; load average before {_load()}")
+    print(f"DeepSIF lanes benchmark: {args.connectivity.name}, dt 0.5 ms; load average before {load_average()}")
     if not args.no_timings:
         _timing_report(args)
     if not args.no_fidelity:
         _fidelity_report(args)
     if args.full_region:
         _region_report(args)
-    print(f"load average at the end {_load()}")
+    print(f"load average at the end {load_average()}")
     return 0
 
 
 def _timing_report(args: argparse.Namespace) -> None:
-    pinned = _pin_one_core()
+    pinned = pin_one_core()
     r = timings(args.connectivity, args.steps, args.tvb_steps, args.repeats)
     print(f"CPU ms per simulated step of ONE simulation, one core ({pinned}), best of {args.repeats}:")
     print(f"  stock tvb-library            : {r['tvb_ms']:9.4f}")
@@ -316,7 +306,7 @@ def _timing_report(args: argparse.Namespace) -> None:
     for k in (1, 3, 12):
         one, two = threads[f"{k},1"], threads[f"{k},2"]
         print(f"  K={k:2d}: {one:.4f} → {two:.4f} ({one / two:.2f}x)")
-    print(f"load average after timings {_load()}")
+    print(f"load average after timings {load_average()}")
 
 
 def _fidelity_report(args: argparse.Namespace) -> None:

@@ -13,15 +13,14 @@ from pathlib import Path
 import dagster as dg
 import numpy as np
 import pytest
-import scipy.io
 import yaml
 
 from deepsif_assets import scaleout
-from deepsif_assets.definitions import REGION_JOB
 from neuro_core.project import PROJECT_ROOT
 from neuro_pipelines.definitions import defs
 from neuro_pipelines.runs import RunSpec, run_jobs
 from tests.support.celery_harness import REDIS_SERVER, running_celery_workers, running_redis, worker_env
+from tests.support.region_fixtures import mat_tree, run_regions_in_process
 
 DEPLOY_CELERY = PROJECT_ROOT / "deploy" / "celery"
 REGIONS = ["0", "1", "2"]
@@ -141,33 +140,6 @@ def test_unreachable_broker_fails_the_run_clearly_and_writes_nothing(tmp_path, m
 
 
 # ---- the real thing ----------------------------------------------------------------------------------------------
-def mat_tree(root: Path) -> dict[str, dict[str, np.ndarray]]:
-    """Every MAT file under ``root`` (relative path → its variables), plus any other file as raw bytes."""
-    tree: dict[str, dict[str, np.ndarray]] = {}
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        relative = str(path.relative_to(root))
-        if path.suffix == ".mat":
-            tree[relative] = {k: v for k, v in scipy.io.loadmat(path).items() if not k.startswith("__")}
-        else:
-            tree[relative] = {"bytes": np.frombuffer(path.read_bytes(), dtype=np.uint8)}
-    return tree
-
-
-def materialize_in_process(source_dir: Path) -> None:
-    with dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions("regions", REGIONS)
-        for key in REGIONS:
-            result = defs.resolve_job_def(REGION_JOB).execute_in_process(
-                instance=instance,
-                partition_key=key,
-                run_config={
-                    "ops": SHORT_CONFIG,
-                    "resources": {"deepsif_paths": {"config": {"source_dir": str(source_dir)}}},
-                },
-            )
-            assert result.success
-
-
 def step_workers(instance: dg.DagsterInstance, run_id: str) -> dict[str, str]:
     """Step key → the Celery worker that ran it, from the engine event each worker writes when it starts a step."""
     workers = {}
@@ -184,7 +156,7 @@ def step_workers(instance: dg.DagsterInstance, run_id: str) -> dict[str, str]:
 def test_region_partitions_run_on_celery_workers_and_match_in_process(tmp_path, monkeypatch):
     started = time.monotonic()
     reference_dir = tmp_path / "source-in-process"
-    materialize_in_process(reference_dir)
+    run_regions_in_process(reference_dir, REGIONS, SHORT_CONFIG)
 
     from neuro_pipelines.instance import ensure_instance
 

@@ -25,15 +25,13 @@ import pytest
 import yaml
 
 from deepsif_assets import scaleout
-from deepsif_assets.definitions import REGION_JOB
 from ephys_assets import sample_data
 from ephys_assets.jobs import DISPATCH_JOB
 from ephys_assets.partitions import RECORDINGS
 from neuro_core.locks import exclusive_lock
 from neuro_core.project import PROJECT_ROOT
 from neuro_pipelines.celery_watch import WORKER_METADATA
-from neuro_pipelines.definitions import defs
-from tests.deepsif_assets.test_celery_scaleout import mat_tree
+from tests.support.region_fixtures import mat_tree, run_regions_in_process
 
 pytestmark = [pytest.mark.deploy, pytest.mark.slow]
 
@@ -79,21 +77,6 @@ def add_regions(stack: Any, regions: list[str]) -> None:
         cwd=work, env=env, capture_output=True, text=True, timeout=120,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-
-
-def materialize_in_process(source_dir: Path, regions: list[str], ops: dict[str, Any]) -> float:
-    """The same regions with the in-process region job (the reference); returns the seconds it took."""
-    started = time.monotonic()
-    with dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions("regions", regions)
-        for key in regions:
-            result = defs.resolve_job_def(REGION_JOB).execute_in_process(
-                instance=instance,
-                partition_key=key,
-                run_config={"ops": ops, "resources": {"deepsif_paths": {"config": {"source_dir": str(source_dir)}}}},
-            )
-            assert result.success
-    return time.monotonic() - started
 
 
 def region_files(source_dir: Path, regions: list[str]) -> dict[str, dict[str, np.ndarray]]:
@@ -172,7 +155,7 @@ def broker_messages(url: str) -> tuple[int, int]:
 # ---- a. backfill -----------------------------------------------------------------------------------------------
 def test_region_backfill_runs_on_both_workers_and_matches_in_process(stack, tmp_path):
     reference_dir = tmp_path / "in-process"
-    in_process_s = materialize_in_process(reference_dir, BACKFILL_REGIONS, SHORT_CONFIG)
+    in_process_s = run_regions_in_process(reference_dir, BACKFILL_REGIONS, SHORT_CONFIG)
 
     add_regions(stack, BACKFILL_REGIONS)
     started = time.monotonic()
@@ -353,7 +336,7 @@ def test_broker_restart_ends_every_run_in_bounded_time(stack):
 # ---- c. worker loss ----------------------------------------------------------------------------------------------
 def test_lost_worker_fails_its_run_by_name_and_the_retry_completes_on_the_other(stack, tmp_path):
     reference_dir = tmp_path / "in-process"
-    materialize_in_process(reference_dir, [LOSS_REGION], LONG_CONFIG)
+    run_regions_in_process(reference_dir, [LOSS_REGION], LONG_CONFIG)
     add_regions(stack, [LOSS_REGION])
     run_id = submit_regions(stack, [LOSS_REGION], LONG_CONFIG)[LOSS_REGION]
 

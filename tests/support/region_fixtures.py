@@ -114,6 +114,41 @@ def snapshot(folder: Path) -> dict[str, np.ndarray]:
     return out
 
 
+def mat_tree(root: Path) -> dict[str, dict[str, np.ndarray]]:
+    """Every MAT file under ``root`` (relative path → its variables), plus any other file as raw bytes."""
+    tree: dict[str, dict[str, np.ndarray]] = {}
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        relative = str(path.relative_to(root))
+        if path.suffix == ".mat":
+            tree[relative] = {k: v for k, v in scipy.io.loadmat(path).items() if not k.startswith("__")}
+        else:
+            tree[relative] = {"bytes": np.frombuffer(path.read_bytes(), dtype=np.uint8)}
+    return tree
+
+
 def copy_tree(src: Path, dst: Path) -> Path:
     shutil.copytree(src, dst)
     return dst
+
+
+def run_regions_in_process(source_dir: Path, regions: list[str], ops: dict) -> float:
+    """``regions`` through the in-process region job on a throw-away instance (the reference the scale-out
+    tests compare with); returns the seconds it took."""
+    import time
+
+    import dagster as dg
+
+    from deepsif_assets.definitions import REGION_JOB
+    from neuro_pipelines.definitions import defs
+
+    started = time.monotonic()
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("regions", regions)
+        for key in regions:
+            result = defs.resolve_job_def(REGION_JOB).execute_in_process(
+                instance=instance,
+                partition_key=key,
+                run_config={"ops": ops, "resources": {"deepsif_paths": {"config": {"source_dir": str(source_dir)}}}},
+            )
+            assert result.success, key
+    return time.monotonic() - started

@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch",
         type=int,
         default=None,
-        help="regions simulated together in one run (its lanes; ≈ 1.3 GB memory per region) "
+        help="regions simulated together in one run (its lanes; ≈ 1.5 GB memory per region) "
         f"[default: {REGIONS_PER_BATCH}, fewer if the memory of --workers runs does not allow it]",
     )
     running.add_argument(

@@ -21,8 +21,9 @@ from neuro_core.files import NotWritableError, PathEscapeError, check_writable_d
 
 # Peak disk of one region in flight, beyond its raw data: ≈ 30 clips × 2 MB plus the peak-window cache.
 CLIPS_BYTES_ALLOWANCE = 100e6
-# Memory of one lane beyond its output (connectome, ring, state, an output chunk), measured ≈ 60 MB; rounded up.
-LANE_WORKING_BYTES = 100e6
+# Memory of one lane beyond its output (its share of the process, connectome, ring, state, output chunk): a batch
+# measured ≈ 0.52 GB per lane in all, 0.40 GB of it the compact output.
+LANE_WORKING_BYTES = 120e6
 # Share of the available memory that simulation batches may plan to use (Octave and the instance need the rest).
 MEMORY_HEADROOM = 0.8
 _ANATOMY_VARIABLES = {

@@ -36,6 +36,8 @@ import scipy.io
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench_machine import load_average, pin_one_core  # noqa: E402
+
 from deepsif_assets.synthetic.pipeline import SyntheticRequest, build_synthetic_source  # noqa: E402
 
 ANATOMY = ROOT / "data" / "deepsif-anatomy"
@@ -97,7 +99,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core, inherited by Octave
+    pin_one_core()  # inherited by Octave
     work = Path(tempfile.mkdtemp(prefix="synthetic-bench-", dir=args.work_dir))
     try:
         t0 = time.perf_counter()
@@ -164,7 +166,7 @@ def main() -> None:
             f"scale_ratio agreement on the timed pairs: max relative difference "
             f"{float(cost['max_rel_diff'].ravel()[0]):.2e}"
         )
-        print(f"load average during the run: {os.getloadavg()}")
+        print(f"load average at the end: {load_average()}")
     finally:
         if args.keep:
             print(f"kept {work}")

@@ -184,6 +184,6 @@ def synthetic_source(
     )
 
 
-# The per-region chain: one run of a region job materializes these for one partition.
+# The per-region chain of the region jobs (raw_nmm may cover a batch of partitions in one run, nmm_spikes one).
 REGION_ASSETS = (raw_nmm, nmm_spikes)
 DEEPSIF_ASSETS = [*REGION_ASSETS, synthetic_source]

@@ -1,9 +1,9 @@
 """``deepsif-generate``: the orchestrator's command line, as runs of the code location's named jobs.
 
 For each region in [start, end): skip it if it is done with exactly this configuration (resume); otherwise run
-``deepsif_region_job`` for its partition (``raw_nmm`` → ``nmm_spikes``, or only ``nmm_spikes`` when complete raw
-data or clips of this configuration are on disk), ``--workers`` regions at a time, each in its own process. A
-failing region never stops the others. Then ``deepsif_synthetic_job`` over the regions done so far. Everything
+``deepsif_region_job``: the regions to simulate in batches (``raw_nmm`` over a range of partitions, ``--batch``
+regions per run), then ``nmm_spikes`` per region (alone when complete raw data or clips of this configuration are
+on disk); ``--workers`` runs at a time, each in its own process. A failing region never stops the others. Then ``deepsif_synthetic_job`` over the regions done so far. Everything
 is validated before the first run is launched.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -113,16 +113,14 @@ class Request:
     extraction: ExtractionParams
     synthetic: SyntheticParams | None
     workers: int
-    batch: int
-    max_in_flight: int
+    batch: int | None  # regions per simulation run; None: planned with the memory (see simulation_batch_size)
+    max_in_flight: int | None  # None: (workers + 1) × batch
     rerun_changed: bool
     verbose: bool
 
 
 def parse_request(args: argparse.Namespace) -> Request:
     """Build every parameter set from the flags; a :class:`UsageError` names the first bad value."""
-    from deepsif_assets.validation import available_memory_bytes, memory_bytes_per_region, regions_per_batch
-
     if not 0 <= args.start_region < args.end_region <= N_FS_REGIONS:
         raise UsageError(
             f"--start_region {args.start_region} / --end_region {args.end_region}: expected "
@@ -143,19 +141,8 @@ def parse_request(args: argparse.Namespace) -> Request:
         options = SimulationOptions(**values_from_namespace(args, SimulationOptions))
     except ParamError as exc:
         raise UsageError(str(exc)) from None
-    regions = list(range(args.start_region, args.end_region))
-    try:
-        batch = regions_per_batch(
-            args.batch and min(args.batch, len(regions)),
-            REGIONS_PER_BATCH,
-            min(args.workers, len(regions)),
-            memory_bytes_per_region(simulation, options),
-            available_memory_bytes(),
-        )
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
     return Request(
-        regions=regions,
+        regions=list(range(args.start_region, args.end_region)),
         anatomy_dir=Path(args.anatomy_dir).absolute(),
         source_dir=Path(args.source_dir).absolute(),
         simulation=simulation,
@@ -163,8 +150,8 @@ def parse_request(args: argparse.Namespace) -> Request:
         extraction=extraction,
         synthetic=synthetic if args.synthetic_source else None,
         workers=args.workers,
-        batch=batch,
-        max_in_flight=args.max_regions_in_flight or (args.workers + 1) * batch,
+        batch=args.batch,
+        max_in_flight=args.max_regions_in_flight,
         rerun_changed=args.rerun_changed,
         verbose=args.verbose,
     )
@@ -183,7 +170,7 @@ def validate(request: Request) -> dict[str, Any]:
         request.options,
         request.extraction,
         request.synthetic,
-        min(request.max_in_flight, len(request.regions)),
+        min(request.max_in_flight or (request.workers + 1) * (request.batch or REGIONS_PER_BATCH), len(request.regions)),
         OctaveResource().check,
     )
     if problems:
@@ -223,6 +210,29 @@ def plan_regions(request: Request, instance: Any, requested: dict[str, Any]) -> 
             + ". Re-run them with --rerun-changed, or choose a new --source-dir."
         )
     return plans
+
+
+def with_batch_size(request: Request, n_to_simulate: int) -> Request:
+    """``request`` with its simulation batch size and regions in flight fixed: ``--batch``, or the largest batch
+    ≤ REGIONS_PER_BATCH whose runs fit in the available memory (the tvb engine holds one lane at a time)."""
+    from deepsif_assets.validation import available_memory_bytes, memory_bytes_per_region, regions_per_batch
+
+    requested = None if request.batch is None else min(request.batch, max(n_to_simulate, 1))
+    if request.options.engine == "tvb":
+        batch = requested or REGIONS_PER_BATCH
+    else:
+        try:
+            batch = regions_per_batch(
+                requested,
+                REGIONS_PER_BATCH,
+                request.workers,
+                n_to_simulate,
+                memory_bytes_per_region(request.simulation, request.options),
+                available_memory_bytes(),
+            )
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    return replace(request, batch=batch, max_in_flight=request.max_in_flight or (request.workers + 1) * batch)
 
 
 def _resources(request: Request) -> dict[str, Any]:
@@ -276,6 +286,7 @@ def _run(request: Request, requested: dict[str, Any]) -> int:
     with dg.DagsterInstance.get() as instance:
         try:
             plans = plan_regions(request, instance, requested)
+            request = with_batch_size(request, sum(p.action is Action.SIMULATE for p in plans.values()))
         except UsageError as exc:
             print(f"{PROG}: error: {exc}", file=sys.stderr)
             return EXIT_USAGE

@@ -6,6 +6,7 @@ data behind): each problem is one line naming the file or value and what was exp
 
 from __future__ import annotations
 
+import math
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -21,8 +22,8 @@ from neuro_core.files import NotWritableError, PathEscapeError, check_writable_d
 
 # Peak disk of one region in flight, beyond its raw data: ≈ 30 clips × 2 MB plus the peak-window cache.
 CLIPS_BYTES_ALLOWANCE = 100e6
-# Memory of one lane beyond its output (its share of the process, connectome, ring, state, output chunk): a batch
-# measured ≈ 0.52 GB per lane in all, 0.40 GB of it the compact output.
+# Memory per lane beyond its output: its share of the run's process, the copy savemat makes while writing, the
+# engine state (≈ 0.52 GB per lane were measured in all for a 3-lane run, 0.40 GB of it the compact output).
 LANE_WORKING_BYTES = 120e6
 # Share of the available memory that simulation batches may plan to use (Octave and the instance need the rest).
 MEMORY_HEADROOM = 0.8
@@ -65,24 +66,40 @@ def available_memory_bytes() -> float | None:
 
 
 def regions_per_batch(
-    requested: int | None, default: int, concurrent_runs: int, per_region: float, available: float | None
+    requested: int | None,
+    default: int,
+    workers: int,
+    n_regions: int,
+    per_region: float,
+    available: float | None,
 ) -> int:
-    """Regions per simulation run: ``requested`` if the memory of ``concurrent_runs`` such runs fits in
-    ``available``; without a request, the largest batch ≤ ``default`` that fits. :class:`ValueError` names what
-    to lower when nothing fits."""
-    if available is None:
+    """Regions per simulation run for ``n_regions`` to simulate with ``workers`` runs at once: ``requested`` if
+    their memory fits in the usable share of ``available``; without a request, the largest batch ≤ ``default``
+    that fits. :class:`ValueError` says what to lower when nothing fits."""
+    if available is None or n_regions == 0:
         return requested or default
-    fits = int(available * MEMORY_HEADROOM // (concurrent_runs * per_region))
-    if requested is not None and requested <= fits:
+    usable = available * MEMORY_HEADROOM
+
+    def needed(batch: int) -> float:
+        runs = min(workers, math.ceil(n_regions / batch))
+        return min(runs * batch, n_regions) * per_region
+
+    if requested is not None and needed(requested) <= usable:
         return requested
-    if requested is None and fits >= 1:
-        return min(default, fits)
+    if requested is None:
+        for batch in range(default, 0, -1):
+            if needed(batch) <= usable:
+                return batch
     batch = requested or 1
-    needed = concurrent_runs * batch * per_region
+    if needed(1) <= usable:
+        remedy = "lower --batch"
+    elif per_region <= usable:
+        remedy = "lower --workers"
+    else:
+        remedy = "one region's simulation does not fit (it keeps its output in memory until it is written)"
     raise ValueError(
-        f"{concurrent_runs} simulation run(s) of {batch} region(s) need ≈ {needed / 1e9:.1f} GB of memory; "
-        f"{available / 1e9:.1f} GB available: lower "
-        + ("--batch" if requested is not None and fits >= 1 else "--workers")
+        f"simulation runs of {batch} region(s), {workers} at once, need ≈ {needed(batch) / 1e9:.1f} GB of memory; "
+        f"{usable / 1e9:.1f} GB usable ({MEMORY_HEADROOM:.0%} of {available / 1e9:.1f} GB available): {remedy}"
     )
 
 

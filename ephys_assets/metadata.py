@@ -23,7 +23,7 @@ def probe_plot(recording: Any, name: str) -> dg.MetadataValue | None:
     probegroup = recording.get_probegroup()
     models = ", ".join(sorted({str(p.annotations.get("model_name") or "probe") for p in probegroup.probes}))
     return png_markdown(
-        probe_png(probegroup, recording.get_channel_groups(), name),
+        probe_png(probegroup, _channel_groups(recording), name),
         f"{models}: the contacts of {name}, coloured by channel group",
     )
 

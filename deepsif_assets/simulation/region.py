@@ -56,10 +56,9 @@ from .params import (
 ENGINES = ("fast", "tvb")
 RAW_FORMATS = ("compact", "original")
 COMPLETE_MARKER = "_complete.json"
-#: most steps per engine call in the fast engine (progress granularity; results do not depend on it)
-FAST_CHUNK_STEPS = 2000
-#: bytes of one engine chunk (steps × nodes × lanes float32): small enough to stay in the cache while each lane's
-#: rows are copied out (a 2,000-step chunk of 12 lanes, 96 MB, was streamed from memory once per lane)
+#: bytes of one fast-engine chunk (steps × nodes × lanes float32; results do not depend on it): small enough to
+#: stay in the cache while each lane's rows are copied out (a 2,000-step chunk of 12 lanes, 96 MB, was streamed
+#: from memory once per lane)
 CHUNK_BYTES = 4_000_000
 
 ProgressCallback = Callable[[int, int, float], None]  # simulate_region: (iteration, segment, pct of region)
@@ -264,7 +263,12 @@ def _track(
 
 
 def _preview(
-    result: RegionSimulationResult, params: SimulationParams, k: int, after: int, time_ms: np.ndarray, data
+    result: RegionSimulationResult,
+    params: SimulationParams,
+    k: int,
+    after: int,
+    time_ms: np.ndarray,
+    data: np.ndarray,
 ) -> None:
     """What simulate_region always showed: iteration ``iterations[0]``, the excitable node, from the first sample
     after the transient for PREVIEW_MS, cut at the end of that sample's segment."""
@@ -341,8 +345,9 @@ def _run_batch(
     Every engine fills (steps, n, lanes) float32 chunks (the tvb engine: one lane, one segment per call)."""
     n = sim.n_nodes
     steps_per_segment = params.steps_per_segment
-    if len(outputs) > 1 or sim.engine == "fast":
-        chunk = max(1, min(FAST_CHUNK_STEPS, steps_per_segment, CHUNK_BYTES // (4 * n * len(outputs))))
+    if sim.engine == "fast":  # whole blocks of steps per call: a partial block costs a pass over the edges
+        chunk = CHUNK_BYTES // (4 * n * len(outputs)) // sim.block * sim.block
+        chunk = min(max(chunk, sim.block), steps_per_segment)
     else:
         chunk = steps_per_segment
     buffer = np.empty((chunk, n, len(outputs)), dtype=np.float32)

@@ -20,7 +20,7 @@ from neuro_core.project import PROJECT_ROOT
 from neuro_pipelines.definitions import defs
 from neuro_pipelines.runs import RunSpec, run_jobs
 from tests.support.celery_harness import REDIS_SERVER, running_celery_workers, running_redis, worker_env
-from tests.support.region_fixtures import mat_tree, run_regions_in_process
+from tests.support.region_fixtures import REGION_ASSET_NAMES, mat_tree, run_regions_in_process
 
 DEPLOY_CELERY = PROJECT_ROOT / "deploy" / "celery"
 REGIONS = ["0", "1", "2"]
@@ -30,7 +30,6 @@ SHORT_CONFIG = {
     "nmm_spikes": {"config": {"iterations": [0]}},
 }
 WORKERS = ["deepsif-a", "deepsif-b"]
-REGION_ASSETS = ("raw_nmm", "nmm_spikes")
 
 
 # ---- fast checks -----------------------------------------------------------------------------------------------
@@ -56,7 +55,7 @@ def test_the_job_is_part_of_the_definitions_without_a_broker(monkeypatch):
     job = defs.resolve_job_def(scaleout.JOB_NAME)
     assert job.executor_def.name == "celery"
     assert {key.to_user_string() for key in job.asset_layer.executable_asset_keys} == set(
-        REGION_ASSETS
+        REGION_ASSET_NAMES
     )
     assert job.partitions_def == dg.DynamicPartitionsDefinition(name="regions")
 
@@ -193,10 +192,10 @@ def test_region_partitions_run_on_celery_workers_and_match_in_process(tmp_path, 
     with dg.DagsterInstance.from_config(str(home)) as instance:
         for outcome in outcomes:
             ran_on = step_workers(instance, outcome.run_id)
-            assert set(ran_on) == set(REGION_ASSETS), f"{outcome.spec.label}: {ran_on}"
+            assert set(ran_on) == set(REGION_ASSET_NAMES), f"{outcome.spec.label}: {ran_on}"
             assert set(ran_on.values()) <= hostnames
             used |= set(ran_on.values())
-        for asset in REGION_ASSETS:
+        for asset in REGION_ASSET_NAMES:
             assert instance.get_materialized_partitions(dg.AssetKey(asset)) == set(REGIONS)
     # Concurrent runs and one task per worker at a time (late ack, prefetch 1): both workers must have worked.
     assert used == hostnames

@@ -125,7 +125,6 @@ def _bad_leadfield(anatomy: Path) -> None:
         (["--iterations", "7"], None, "SimulationParams.iterations=(7,) is invalid"),
         (["--dt", "0.3"], None, "a whole multiple of dt=0.3"),
         (["--workers", "0"], None, "--workers 0"),
-        (["--end_region", "994", "--batch", "900"], None, "GB available: lower --batch"),
         ([], lambda a: (a / "leadfield_75_20k.mat").unlink(), "leadfield_75_20k.mat is missing"),
         ([], _bad_leadfield, "has shape (75, 76); expected (n_electrodes, 994)"),
         ([], lambda a: (a / "fs_cortex_20k_inflated.mat").unlink(), "fs_cortex_20k_inflated.mat is missing"),
@@ -141,6 +140,19 @@ def test_bad_configuration_exits_2_at_once_with_nothing_launched(env, capsys, ex
     assert code == 2 and message in capsys.readouterr().err
     assert time.monotonic() - started < 20
     assert not (source / "raw_nmm").exists() and not Path(os.environ["DAGSTER_HOME"]).exists()
+
+
+def test_simulation_runs_that_cannot_fit_in_memory_are_one_error_before_any_run(env, capsys, monkeypatch):
+    anatomy, source = env
+    # 8 GB available: 2 runs × 4 regions × ≈ 1.5 GB (the original configuration) do not fit, 2 × 2 would
+    monkeypatch.setattr("deepsif_assets.validation.available_memory_bytes", lambda: 8e9)
+    code = main([*cli(anatomy, source, 3, 11), "--workers", "2", "--batch", "4"])
+    err = capsys.readouterr().err
+    assert code == 2 and "simulation runs of 4 region(s), 2 at once, need ≈ 12.4 GB" in err, err
+    assert "lower --batch" in err
+    assert not (source / "raw_nmm").exists()
+    with dg.DagsterInstance.get() as instance:
+        assert instance.get_runs() == []
 
 
 def test_octave_missing_from_path_is_found_before_launch(env, capsys, monkeypatch, tmp_path):

@@ -20,17 +20,27 @@ def test_a_region_holds_its_decimated_output_per_iteration():
 
 def test_the_default_batch_shrinks_to_fit_the_memory():
     per_region = 1.5 * GB
-    assert regions_per_batch(None, 4, 2, per_region, 22 * GB) == 4  # 2 runs × 4 × 1.5 = 12 GB ≤ 0.8 × 22
-    assert regions_per_batch(None, 4, 2, per_region, 8 * GB) == 2  # 6.4 GB for both runs → 2 regions each
-    assert regions_per_batch(None, 4, 1, per_region, 2 * GB) == 1
-    assert regions_per_batch(None, 4, 2, per_region, None) == 4  # no /proc/meminfo: trust the default
+    # 2 runs × 4 regions × 1.5 GB = 12 GB ≤ 0.8 × 22 GB
+    assert regions_per_batch(None, 4, 2, 994, per_region, 22 * GB) == 4
+    assert regions_per_batch(None, 4, 2, 994, per_region, 8 * GB) == 2  # 6.4 GB usable: 2 runs × 2
+    assert regions_per_batch(None, 4, 1, 994, per_region, 2 * GB) == 1
+    assert regions_per_batch(None, 4, 2, 994, per_region, None) == 4  # no /proc/meminfo: trust the default
 
 
-def test_a_requested_batch_that_does_not_fit_names_what_to_lower():
+def test_only_the_regions_to_simulate_count():
     per_region = 1.5 * GB
-    assert regions_per_batch(3, 4, 2, per_region, 22 * GB) == 3
-    with pytest.raises(ValueError, match=r"2 simulation run\(s\) of 8 region\(s\) need ≈ 24.0 GB.*lower --batch"):
-        regions_per_batch(8, 4, 2, per_region, 22 * GB)
-    # not even one region per run fits: fewer runs at once is the remedy
+    # 3 regions to simulate, batch 4 requested: one run of 3 regions (4.5 GB), not 2 × 4
+    assert regions_per_batch(4, 4, 2, 3, per_region, 6 * GB) == 4
+    assert regions_per_batch(None, 4, 2, 0, per_region, 1 * GB) == 4  # nothing to simulate: nothing to check
+
+
+def test_a_batch_that_does_not_fit_names_what_to_lower():
+    per_region = 1.5 * GB
+    assert regions_per_batch(3, 4, 2, 994, per_region, 22 * GB) == 3
+    with pytest.raises(ValueError, match=r"runs of 8 region\(s\), 2 at once, need ≈ 24.0 GB.*17.6 GB usable.*--batch"):
+        regions_per_batch(8, 4, 2, 994, per_region, 22 * GB)
+    # not even one region per run fits twice: fewer runs at once is the remedy
     with pytest.raises(ValueError, match="lower --workers"):
-        regions_per_batch(None, 4, 2, per_region, 3 * GB)
+        regions_per_batch(None, 4, 2, 994, per_region, 3 * GB)
+    with pytest.raises(ValueError, match="one region's simulation does not fit"):
+        regions_per_batch(1, 4, 1, 994, per_region, 1 * GB)

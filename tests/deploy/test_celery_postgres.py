@@ -31,7 +31,7 @@ from ephys_assets.partitions import RECORDINGS
 from neuro_core.locks import exclusive_lock
 from neuro_core.project import PROJECT_ROOT
 from neuro_pipelines.celery_watch import WORKER_METADATA
-from tests.support.region_fixtures import mat_tree, run_regions_in_process
+from tests.support.region_fixtures import REGION_ASSET_NAMES, mat_tree, run_regions_in_process
 
 pytestmark = [pytest.mark.deploy, pytest.mark.slow]
 
@@ -45,7 +45,6 @@ LONG_CONFIG = {
     "raw_nmm": {"config": {"segment_ms": 3000.0, "n_segments": 8, "dt": 0.5, "iterations": [0]}},
     "nmm_spikes": {"config": {"iterations": [0]}},
 }
-REGION_ASSETS = ("raw_nmm", "nmm_spikes")  # the steps of one region run
 BACKFILL_REGIONS = [str(r) for r in range(6)]
 BROKER_REGIONS = ["10", "11", "12"]  # three long steps for two workers: one waits in Redis for a while
 LOSS_REGION = "20"
@@ -171,9 +170,9 @@ def test_region_backfill_runs_on_both_workers_and_matches_in_process(stack, tmp_
             # Queued, then dequeued by the daemon (not launched directly by the webserver).
             assert instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_ENQUEUED), region
             ran_on = step_workers(instance, run_id)
-            assert set(ran_on) == set(REGION_ASSETS), ran_on
+            assert set(ran_on) == set(REGION_ASSET_NAMES), ran_on
             used |= set(ran_on.values())
-        for asset in REGION_ASSETS:
+        for asset in REGION_ASSET_NAMES:
             assert set(BACKFILL_REGIONS) <= instance.get_materialized_partitions(dg.AssetKey(asset))
     assert used == {worker.hostname for worker in stack.workers.values()}, "both workers must have taken steps"
 
@@ -298,7 +297,7 @@ def test_broker_restart_ends_every_run_in_bounded_time(stack):
                 reason = re.search(r"\[\w+\]: ([^\n]+)", message)
                 outcomes[region] = f"failed ({(reason.group(1) if reason else message)[:120]}), retry succeeded"
             recovered_s = time.monotonic() - stopped
-            for asset in REGION_ASSETS:
+            for asset in REGION_ASSET_NAMES:
                 assert set(BROKER_REGIONS) <= instance.get_materialized_partitions(dg.AssetKey(asset))
 
         # The broker kept every message across the restart; each one is consumed, none stays behind.

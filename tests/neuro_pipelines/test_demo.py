@@ -37,7 +37,8 @@ def test_the_demo_prints_no_chatter(tmp_path):
     [
         ("ephys-dispatch", ["{aind,spikeglx,openephys,nwb,spikeinterface}", "[default: 30.0]", "exit codes"]),
         ("deepsif-generate", ["--start_region START_REGION, --start-region", "[default: 0.5]", "{fast,tvb}",
-                              "[default: 20]", "[default: the cores", "exit codes", "examples"]),
+                              "[default: 20]", "[default: the cores", "[default: 4, fewer if the memory",
+                              "exit codes", "examples"]),
     ],
 )
 def test_help_shows_defaults_choices_examples_and_exit_codes(command, shown):

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
 
+from neuro_core.project import PROJECT_ROOT
 from resources.octave import OctaveError, OctaveResource, matlab_literal
 
 needs_octave = pytest.mark.skipif(shutil.which("octave-cli") is None, reason="GNU Octave is not installed")
@@ -63,9 +66,18 @@ import sys, time
 from resources.octave import OctaveResource
 octave = OctaveResource()
 octave.call("version", nout=1)
-print(octave._temp_dir, flush=True)
+print(octave._temp_dir, octave.engine_pid(), flush=True)
 time.sleep(600)
 """
+
+
+def _alive(pid: int) -> bool:
+    """The process exists and is not a zombie (a dead child waiting to be reaped)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
 
 
 @needs_octave
@@ -75,13 +87,19 @@ def test_a_killed_session_leaves_nothing_in_the_working_folder_and_its_temp_dir_
     temp_root, cwd = tmp_path / "tmp", tmp_path / "cwd"
     temp_root.mkdir()
     cwd.mkdir()
-    env = {**os.environ, "TMPDIR": str(temp_root), "PYTHONPATH": os.getcwd()}
+    env = {**os.environ, "TMPDIR": str(temp_root), "PYTHONPATH": str(PROJECT_ROOT)}
     holder = subprocess.Popen(
         [sys.executable, "-c", _HOLD_A_SESSION], cwd=cwd, env=env, stdout=subprocess.PIPE, text=True
     )
-    orphan = Path(holder.stdout.readline().strip())
-    holder.kill()  # kill -9 of the Python process; its Octave child follows when its pipe closes
+    assert select.select([holder.stdout], [], [], 120)[0], "the session holder did not start Octave"
+    folder, engine_pid = holder.stdout.readline().split()
+    orphan = Path(folder)
+    holder.kill()  # kill -9 of the Python process; its Octave child exits when its pipe closes
     holder.wait()
+    deadline = time.monotonic() + 60
+    while _alive(int(engine_pid)):  # Octave may still write into the orphan folder while it exits
+        assert time.monotonic() < deadline, "Octave outlived its killed parent by a minute"
+        time.sleep(0.1)
     assert orphan.parent == temp_root and orphan.name.startswith(f"neuro-octave-{holder.pid}-"), orphan
     assert orphan.is_dir()
     unrelated = temp_root / "neuro-octave-notes"  # not ours: no pid in its name

@@ -24,6 +24,9 @@ from tests.support.clip_reference import (
 ANATOMY = Path(__file__).resolve().parents[2] / "data" / "deepsif-anatomy"
 LEADFIELD = "leadfield_75_20k.mat"
 
+#: the steps of one region run, by asset name
+REGION_ASSET_NAMES = ("raw_nmm", "nmm_spikes")
+
 
 def onset_for_peak(ds_peak: int) -> int:
     return 1000 + (ds_peak - 1) * 4 - 120

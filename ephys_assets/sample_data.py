@@ -1,7 +1,8 @@
 """Generators of small, real-format ephys sessions for tests and the demo (pure, Dagster-free).
 
 Every session is built around the REAL metadata shipped in ``data/ephys-metadata`` (SpikeGLX ``.meta``, Open Ephys
-``settings.xml`` / ``structure.oebin``) with short, seeded int16 noise traces. Nothing here imports SpikeInterface at module level except the generators that need it.
+``settings.xml`` / ``structure.oebin``) with short, seeded int16 noise traces. Nothing here imports SpikeInterface
+at module level except the generators that need it.
 """
 
 from __future__ import annotations

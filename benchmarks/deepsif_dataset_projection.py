@@ -2,7 +2,7 @@
 defaults, on this machine; prints CPU-s per region, wall time, peak disk and memory, and the projected wall time of
 all 994 regions.
 
-    .venv/bin/python benchmarks/deepsif_dataset_projection.py [--regions 6] [--start 0] [-- extra deepsif-generate flags]
+    .venv/bin/python benchmarks/deepsif_dataset_projection.py [--regions 8] [--start 0] [-- extra deepsif-generate flags]
 
 Runs in a fresh temporary source folder and Dagster instance (removed afterwards unless --keep). CPU time is that
 of every process the command started (the command, its run workers, Octave), taken from the kernel's accounting of
@@ -60,7 +60,9 @@ def _tree_rss_bytes(root_pid: int) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--regions", type=int, default=6, help="whole regions to run (≥ 6 for the projection)")
+    parser.add_argument(
+        "--regions", type=int, default=8, help="whole regions to run (default: two full batches of 4, one per core)"
+    )
     parser.add_argument("--start", type=int, default=0, help="first region")
     parser.add_argument("--keep", action="store_true", help="keep the temporary source folder and instance")
     parser.add_argument("extra", nargs="*", help="further deepsif-generate flags (after --)")

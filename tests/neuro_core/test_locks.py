@@ -1,5 +1,6 @@
 """Exclusive locks: the holder is named, a waiting lock times out, and a killed holder leaves no stale lock."""
 
+import errno
 import os
 import signal
 import subprocess
@@ -8,7 +9,8 @@ import time
 
 import pytest
 
-from neuro_core.locks import LockBusyError, exclusive_lock
+from neuro_core import locks
+from neuro_core.locks import LockBusyError, LockUnsupportedError, exclusive_lock
 
 
 def _hold(path, seconds: float = 60) -> subprocess.Popen:
@@ -39,3 +41,16 @@ def test_busy_lock_names_its_holder_and_dies_with_it(tmp_path):
         holder.wait()
     with exclusive_lock(path, "me"):  # kill -9 left no stale lock behind
         assert f"pid {os.getpid()}, me" in path.read_text()
+
+
+def test_a_file_system_without_flock_is_one_clear_error(tmp_path, monkeypatch):
+    # No file system refusing flock can be mounted here; the kernel's answer on one (ENOLCK, as NFS without a
+    # lock manager gives) is what this stands in for.
+    def no_flock(fd, operation):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(locks.fcntl, "flock", no_flock)
+    path = tmp_path / "shared" / ".lock"
+    expected = r"cannot lock .*shared/\.lock: its file system does not support flock"
+    with pytest.raises(LockUnsupportedError, match=expected), exclusive_lock(path, "a test"):
+        pytest.fail("the block must not run without the lock")

@@ -768,6 +768,23 @@ def _chunk_step(
                 third[lane] = values[lane]
 
 
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _chunk_block(
+    c, first, n_block, x, s12, ring, node_off, node_h, chunk_nodes, t_ptr, e_src, e_delay, e_weight, blk, acc,
+    rot, A, mu, gain, lane_stream, zraw, k, cpl, dt, sqrt_dt, mode, e_fused, scratch, out,
+):  # fmt: skip
+    """Chunk c's share of one block of ``n_block`` steps from global step ``first`` (``out``: the block's output
+    rows): it gathers its targets' coupling for the block, then advances its nodes step by step. (At most 30
+    arguments: CPython compiles longer calls to a ``*args`` call, which numba cannot inline.)"""
+    n_lanes = x.shape[1] // node_h.shape[0]
+    _chunk_gather(c, n_block, n_lanes, cpl[0], rot, ring, chunk_nodes, t_ptr, e_src, e_delay, e_weight, blk, acc[c])
+    for b in range(n_block):
+        _chunk_step(
+            c, first + b, b, x, s12, ring, node_off, node_h, chunk_nodes, n_lanes, blk, A, mu, gain, zraw,
+            lane_stream, k, cpl, dt, sqrt_dt, mode, e_fused, scratch, out[b],
+        )  # fmt: skip
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def _run(
     first_step, n_steps, x, s12, ring, node_off, node_h, chunk_nodes, t_ptr, e_src, e_delay, e_weight, blk, acc,
@@ -784,23 +801,17 @@ def _run(
     """
     n_block_max = blk.shape[0]
     n = node_h.shape[0]
-    n_lanes = x.shape[1] // n
-    ca = cpl[0]
     for t0 in range(0, n_steps, n_block_max):
         n_block = min(n_block_max, n_steps - t0)
         first = first_step + t0
         _replay_noise(keys, pos, gauss, zraw, n_block, n)
         _ring_bases(first, node_off, node_h, rot)
         for c in range(chunk_nodes.shape[0] - 1):
-            _chunk_gather(
-                c, n_block, n_lanes, ca, rot, ring, chunk_nodes, t_ptr, e_src, e_delay, e_weight, blk, acc[c]
-            )
-        for b in range(n_block):
-            for c in range(chunk_nodes.shape[0] - 1):
-                _chunk_step(
-                    c, first + b, b, x, s12, ring, node_off, node_h, chunk_nodes, n_lanes, blk, A, mu, gain, zraw,
-                    lane_stream, k, cpl, dt, sqrt_dt, mode, e_fused, scratch, out[t0 + b],
-                )  # fmt: skip
+            _chunk_block(
+                c, first, n_block, x, s12, ring, node_off, node_h, chunk_nodes, t_ptr, e_src, e_delay, e_weight, blk,
+                acc, rot, A, mu, gain, lane_stream, zraw, k, cpl, dt, sqrt_dt, mode, e_fused, scratch,
+                out[t0 : t0 + n_block],
+            )  # fmt: skip
 
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
@@ -810,27 +821,22 @@ def _run_parallel(
 ):  # fmt: skip
     """:func:`_run` with one numba thread per node chunk (the same operations per value: the same bits).
 
-    One parallel region per block of B steps: a chunk gathers its targets' coupling for the block, then advances
-    its nodes B steps. The ring keeps B + 1 spare slots per node, so a slot written during a block never holds
-    a value that another chunk still reads for that block."""
+    One parallel region per block of B steps (:func:`_chunk_block` per chunk). The ring keeps B + 1 spare slots
+    per node, so a slot written during a block never holds a value that another chunk still reads for that
+    block. (Kept apart from :func:`_run`: a parallel region per block costs a thread hand-off even for one chunk.)"""
     n_block_max = blk.shape[0]
     n = node_h.shape[0]
-    n_lanes = x.shape[1] // n
-    ca = cpl[0]
     for t0 in range(0, n_steps, n_block_max):
         n_block = min(n_block_max, n_steps - t0)
         first = first_step + t0
         _replay_noise(keys, pos, gauss, zraw, n_block, n)
         _ring_bases(first, node_off, node_h, rot)
         for c in prange(chunk_nodes.shape[0] - 1):
-            _chunk_gather(
-                c, n_block, n_lanes, ca, rot, ring, chunk_nodes, t_ptr, e_src, e_delay, e_weight, blk, acc[c]
-            )
-            for b in range(n_block):
-                _chunk_step(
-                    c, first + b, b, x, s12, ring, node_off, node_h, chunk_nodes, n_lanes, blk, A, mu, gain, zraw,
-                    lane_stream, k, cpl, dt, sqrt_dt, mode, e_fused, scratch, out[t0 + b],
-                )  # fmt: skip
+            _chunk_block(
+                c, first, n_block, x, s12, ring, node_off, node_h, chunk_nodes, t_ptr, e_src, e_delay, e_weight, blk,
+                acc, rot, A, mu, gain, lane_stream, zraw, k, cpl, dt, sqrt_dt, mode, e_fused, scratch,
+                out[t0 : t0 + n_block],
+            )  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
+from dagster._core.storage.tags import RETRY_ON_ASSET_OR_OP_FAILURE_TAG
 from dagster_celery import celery_executor
 
 from deepsif_assets.assets import REGION_ASSETS
@@ -91,5 +92,8 @@ deepsif_regions_celery = dg.define_asset_job(
     selection=dg.AssetSelection.assets(*REGION_ASSETS),
     executor_def=deepsif_celery_executor,
     description="One region: TVB simulation then Octave clip extraction, each step on a Celery worker.",
-    tags={CELERY_TAG: "celery"},
+    # A step that fails on a worker may have failed because of the worker's machine or the broker (Dagster can
+    # record a result lost in a broker restart as a step failure): run retries re-run it from the failed step
+    # even though the instance retries crashes only. A region that fails for a reason of its own fails again.
+    tags={CELERY_TAG: "celery", RETRY_ON_ASSET_OR_OP_FAILURE_TAG: "true"},
 )

@@ -77,6 +77,25 @@ def test_deploy_files_match_the_code():
     assert instance_config["run_retries"]["retry_on_asset_or_op_failure"] is False
 
 
+def test_run_retries_rerun_a_celery_step_failure_but_not_an_in_process_one(tmp_path):
+    """With the deployment's run retries (crashes only), a step failure of a Celery run is retried: it may be the
+    worker's or the broker's doing. The same failure of an in-process region run is not."""
+    from dagster._core.events import JobFailureData, RunFailureReason
+    from dagster._core.storage.tags import WILL_RETRY_TAG
+
+    instance_yaml = yaml.safe_load((DEPLOY_CELERY / "dagster.yaml").read_text())
+    will_retry = {}
+    with dg.instance_for_test(overrides={"run_retries": instance_yaml["run_retries"]}) as instance:
+        for job_name in (scaleout.JOB_NAME, "deepsif_region_job"):
+            job = defs.resolve_job_def(job_name)
+            run = instance.create_run_for_job(job, tags=job.tags)
+            instance.report_run_failed(
+                run, "Steps failed: ['raw_nmm'].", JobFailureData(None, RunFailureReason.STEP_FAILURE)
+            )
+            will_retry[job_name] = instance.get_run_by_id(run.run_id).tags[WILL_RETRY_TAG]
+    assert will_retry == {scaleout.JOB_NAME: "true", "deepsif_region_job": "false"}
+
+
 def test_kubernetes_files_agree_with_each_other_and_the_code():
     """Not a cluster test (none here): the Helm values, the PVC and the image refer to the same things."""
     deploy = PROJECT_ROOT / "deploy"

@@ -121,8 +121,23 @@ def retry_of(stack: Any, run_id: str, timeout_s: float) -> dg.DagsterRun:
         if retries:
             return stack.wait_for_runs([retries[0].run_id], max(deadline - time.monotonic(), 1))[retries[0].run_id]
         if time.monotonic() > deadline:
-            pytest.fail(f"no retry of run {run_id} after {timeout_s} s\n{stack.log_tails()}")
+            pytest.fail(f"no retry of run {run_id} after {timeout_s} s\n{retry_diagnosis(stack, run_id)}")
         time.sleep(1)
+
+
+def retry_diagnosis(stack: Any, run_id: str) -> str:
+    """Why a failed run was not retried: its retry tags, its engine events and the daemon's retry lines."""
+    with stack.instance() as instance:
+        run = instance.get_run_by_id(run_id)
+        events = [r.user_message for r in instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT)]
+    tags = {k: v for k, v in run.tags.items() if "retry" in k or "failure" in k}
+    daemon_lines = [
+        line for line in (stack.logs / "daemon.log").read_text(errors="replace").splitlines()
+        if re.search(r"retr|error|exception|EventLogConsumer|heartbeat", line, re.IGNORECASE)
+    ]
+    return "\n".join(
+        [f"run tags: {tags}", "engine events:", *events[-8:], "daemon retry lines:", *daemon_lines[-30:], stack.log_tails()]
+    )
 
 
 def leftovers(source_dir: Path) -> list[str]:

@@ -15,7 +15,7 @@ Layout of ``out_dir`` (= ``<source>/raw_nmm/a{r}/``):
 Several regions at once: :func:`simulate_regions` runs all iterations of all given regions as lanes of one lock-step
 batch (:mod:`.lanes`; engine "fast") and writes every region's directory exactly as :func:`simulate_region` does
 (which is its one-region call). A lane's output does not depend on the batch it runs in. Memory: the compact
-format holds (n_decimated × 994) float32 per lane until the lane's file is written (≈ 397 MB per lane in the
+format holds (n_decimated × 994) float32 per lane until the batch's files are written (≈ 397 MB per lane in the
 original configuration), plus about 10 MB per lane of engine state and chunk buffer; ``scipy.io.savemat`` briefly
 copies the array it writes (one file at a time). Measured for one region (3 lanes, original configuration,
 benchmarks/deepsif_lanes_benchmark.py): peak RSS 1.74 GB = 0.18 GB (interpreter + kernels) + ≈ 0.52 GB per lane
@@ -40,6 +40,7 @@ import scipy.io
 
 from neuro_core.files import atomic_path, write_json_atomic
 
+from .chunks import copy_decimated_rows, first_kept_row, update_lane_peaks
 from .connectivity import Connectivity, load_connectivity
 from .lanes import DEFAULT_PRECISION, ENGINE_PRECISIONS, Lane
 from .params import (
@@ -166,24 +167,24 @@ def _savemat_atomic(target: Path, variables: dict) -> int:
 
 
 class _Decimator:
-    """Streams raw y1 − y2 segments into the compact ``all_data``/``all_time`` arrays (see module docstring)."""
+    """Streams the raw y1 − y2 chunks of a batch's lanes into their compact ``all_data``/``all_time`` arrays (see
+    module docstring): ``all_data[l]`` is lane l's array; ``all_time`` is the same for every lane."""
 
-    def __init__(self, params: SimulationParams, columns: np.ndarray) -> None:
+    def __init__(self, params: SimulationParams, columns: np.ndarray, n_lanes: int) -> None:
         self.skip = params.transient_samples
         self.factor = params.downsample_factor
-        self.columns = columns
-        self.all_data = np.empty((params.n_decimated, len(columns)), dtype=np.float32)
+        self.columns = np.ascontiguousarray(columns, dtype=np.int64)
+        self.all_data = np.empty((n_lanes, params.n_decimated, len(columns)), dtype=np.float32)
         self.all_time = np.empty((params.n_decimated, 1), dtype=np.float64)
         self.seen = 0  # raw samples consumed so far
         self.filled = 0
 
-    def add(self, time_ms: np.ndarray, data: np.ndarray) -> None:
-        g = self.seen + np.arange(len(time_ms))
-        keep = (g >= self.skip) & ((g - self.skip) % self.factor == 0)
-        rows = np.flatnonzero(keep)
-        self.all_data[self.filled : self.filled + len(rows)] = data[np.ix_(rows, self.columns)]
-        self.all_time[self.filled : self.filled + len(rows), 0] = time_ms[rows]
-        self.filled += len(rows)
+    def add(self, time_ms: np.ndarray, chunk: np.ndarray) -> None:
+        """Take the kept rows of ``chunk`` (steps × nodes × lanes), whose first row is raw sample ``seen``."""
+        first = first_kept_row(self.seen, self.skip, self.factor)
+        copied = copy_decimated_rows(chunk, first, self.factor, self.columns, self.all_data, self.filled)
+        self.all_time[self.filled : self.filled + copied, 0] = time_ms[first :: self.factor]
+        self.filled += copied
         self.seen += len(time_ms)
 
 
@@ -227,13 +228,11 @@ def _validate(
 
 
 class _LaneOutput:
-    """What one simulation (region r, iteration m) accumulates: compact rows or the current segment, peak."""
+    """What one simulation (region r, iteration m) accumulates besides its compact rows: the current segment of
+    the original format, the peak."""
 
-    def __init__(
-        self, region: int, iteration: int, params: SimulationParams, columns: np.ndarray, n: int, fmt: str
-    ):
+    def __init__(self, region: int, iteration: int, params: SimulationParams, n: int, fmt: str):
         self.region, self.iteration = region, iteration
-        self.decimator = _Decimator(params, columns) if fmt == "compact" else None
         self.segment = (
             np.empty((params.steps_per_segment, n), dtype=np.float32) if fmt == "original" else None
         )
@@ -255,9 +254,10 @@ def _track(
     after = max(0, params.transient_samples - start)
     if after >= len(time_ms):
         return
-    peaks = np.abs(chunk[after:]).max(axis=(0, 1))
+    peaks = np.array([out.peak for out in outputs])
+    update_lane_peaks(chunk, after, peaks)
     for lane, out in enumerate(outputs):
-        out.peak = max(out.peak, float(peaks[lane]))
+        out.peak = float(peaks[lane])
         if out.iteration == params.iterations[0]:
             _preview(results[out.region], params, k, after, time_ms, chunk[:, :, lane])
 
@@ -293,15 +293,15 @@ def _save_segment(out: _LaneOutput, result: RegionSimulationResult, k: int, time
     )
 
 
-def _save_compact(out: _LaneOutput, result: RegionSimulationResult, params: SimulationParams) -> None:
-    decimator = out.decimator
+def _save_compact(
+    out: _LaneOutput, result: RegionSimulationResult, params: SimulationParams, decimator: _Decimator, lane: int
+) -> None:
     if decimator.filled != params.n_decimated:
         raise RuntimeError(f"decimation produced {decimator.filled} rows, expected {params.n_decimated}")
     name = compact_file_name(out.iteration, out.region)
     result.files[name] = _savemat_atomic(
-        Path(result.out_dir) / name, {"all_data": decimator.all_data, "all_time": decimator.all_time}
+        Path(result.out_dir) / name, {"all_data": decimator.all_data[lane], "all_time": decimator.all_time}
     )
-    out.decimator = None  # frees the lane's rows before the next file is written
 
 
 def _write_marker(result: RegionSimulationResult, params: SimulationParams) -> None:
@@ -351,6 +351,8 @@ def _run_batch(
     else:
         chunk = steps_per_segment
     buffer = np.empty((chunk, n, len(outputs)), dtype=np.float32)
+    columns = FS_TO_TVB[: params.n_fs_regions]
+    decimator = _Decimator(params, columns, len(outputs)) if outputs[0].segment is None else None
     engine_time = 0.0
     done = 0
     for k in range(params.n_segments):
@@ -363,12 +365,11 @@ def _run_batch(
             engine_time += time.perf_counter() - t0
             time_ms[lo:hi] = t_chunk
             _track(outputs, results, params, k, lo, t_chunk, view)
-            for lane, out in enumerate(outputs):
-                data = view[:, :, lane]
-                if out.segment is not None:
-                    out.segment[lo:hi] = data
-                else:
-                    out.decimator.add(t_chunk, data)
+            if decimator is not None:
+                decimator.add(t_chunk, view)
+            else:
+                for lane, out in enumerate(outputs):
+                    out.segment[lo:hi] = view[:, :, lane]
             done += hi - lo
             if on_chunk is not None:
                 pct = 100.0 * done / params.total_steps
@@ -377,10 +378,10 @@ def _run_batch(
         for out in outputs:
             if out.segment is not None:
                 _save_segment(out, results[out.region], k, time_ms, a_vectors[out.region])
-    for out in outputs:
+    for lane, out in enumerate(outputs):
         results[out.region].peak_abs_after_transient[out.iteration] = out.peak
-        if out.decimator is not None:
-            _save_compact(out, results[out.region], params)
+        if decimator is not None:
+            _save_compact(out, results[out.region], params, decimator, lane)
     return engine_time
 
 
@@ -418,7 +419,6 @@ def _simulate(
     if not isinstance(out_dirs, Mapping) or any(r not in out_dirs for r in regions):
         raise ValueError(f"out_dirs must map every region of {regions} to a directory")
     n = connectivity.n_nodes
-    columns = FS_TO_TVB[: params.n_fs_regions]
     n_lanes = len(regions) * len(params.iterations)
     results: dict[int, RegionSimulationResult] = {}
     a_vectors: dict[int, np.ndarray] = {}
@@ -459,7 +459,7 @@ def _simulate(
             threads=threads,
         )
         sim.engine = "fast"
-        outputs = [_LaneOutput(r, m, params, columns, n, raw_format) for r, m in pairs]
+        outputs = [_LaneOutput(r, m, params, n, raw_format) for r, m in pairs]
         engine_time = _run_batch(sim, outputs, params, results, a_vectors, on_chunk)
         for r in regions:  # each region's share of the batch
             results[r].engine_time_s = engine_time * len(params.iterations) / n_lanes
@@ -475,7 +475,7 @@ def _simulate(
                     params,
                     results[r].seeds[m],
                 )
-                out = _LaneOutput(r, m, params, columns, n, raw_format)
+                out = _LaneOutput(r, m, params, n, raw_format)
                 results[r].engine_time_s += _run_batch(
                     _TvbLane(tvb), [out], params, results, a_vectors, on_chunk
                 )

@@ -1,0 +1,42 @@
+"""The region writer's chunk loops against the NumPy expressions they replace."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from deepsif_assets.simulation.chunks import copy_decimated_rows, first_kept_row, update_lane_peaks
+
+
+@pytest.mark.parametrize("first_row", [0, 5, 36, 37])
+def test_lane_peaks_equal_the_numpy_maximum_after_the_first_row(first_row):
+    rng = np.random.default_rng(first_row)
+    chunk = rng.normal(scale=5.0, size=(37, 20, 6)).astype(np.float32)
+    peaks = np.array([0.0, 100.0, 0.0, 0.0, 0.5, 0.0])  # running peaks from earlier chunks
+    expected = np.maximum(peaks, np.abs(chunk[first_row:]).max(axis=(0, 1), initial=0.0))
+    update_lane_peaks(chunk, first_row, peaks)
+    assert np.array_equal(peaks, expected)
+
+
+def test_first_kept_row_matches_the_definition():
+    for skip in (0, 3, 1000):
+        for factor in (1, 4, 7):
+            kept = [g for g in range(3000) if g >= skip and (g - skip) % factor == 0]
+            for chunk_start in range(0, 2000, 83):
+                expected = next(g for g in kept if g >= chunk_start) - chunk_start
+                assert first_kept_row(chunk_start, skip, factor) == expected
+
+
+def test_decimated_rows_stream_into_the_arrays_numpy_builds_at_once():
+    rng = np.random.default_rng(1)
+    n_steps, n_nodes, n_lanes, skip, factor = 500, 30, 5, 37, 4
+    raw = rng.normal(size=(n_steps, n_nodes, n_lanes)).astype(np.float32)
+    columns = rng.permutation(n_nodes)[:25].astype(np.int64)
+    expected = raw[skip::factor][:, columns, :].transpose(2, 0, 1)
+    dest = np.full((n_lanes, len(expected[0]), len(columns)), np.nan, dtype=np.float32)
+    filled = 0
+    for start in range(0, n_steps, 83):  # chunks that do not line up with the decimation
+        chunk = raw[start : start + 83]
+        filled += copy_decimated_rows(chunk, first_kept_row(start, skip, factor), factor, columns, dest, filled)
+    assert filled == expected.shape[1]
+    assert np.array_equal(dest, expected)

@@ -39,15 +39,15 @@ def first_kept_row(chunk_start: int, skip: int, factor: int) -> int:
 def copy_decimated_rows(
     chunk: np.ndarray, first_row: int, factor: int, columns: np.ndarray, dest: np.ndarray, dest_row: int
 ) -> int:
-    """``dest[l, dest_row + i, c] = chunk[first_row + i·factor, columns[c], l]`` for every lane l; returns the
-    number of rows copied."""
+    """``dest[l, c, dest_row + i] = chunk[first_row + i·factor, columns[c], l]`` for every lane l (``dest[l]`` is
+    lane l's (rows, columns) array in column-major order, as a MAT-file stores it); returns the number of rows
+    copied."""
     n_steps, _, n_lanes = chunk.shape
-    copied = 0
-    for s in range(first_row, n_steps, factor):
-        row = dest_row + copied
-        for c in range(columns.shape[0]):
-            node = columns[c]
+    n_rows = len(range(first_row, n_steps, factor))
+    for c in range(columns.shape[0]):
+        node = columns[c]
+        for i in range(n_rows):
+            s = first_row + i * factor
             for lane in range(n_lanes):
-                dest[lane, row, c] = chunk[s, node, lane]
-        copied += 1
-    return copied
+                dest[lane, c, dest_row + i] = chunk[s, node, lane]
+    return n_rows

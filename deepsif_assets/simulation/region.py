@@ -16,10 +16,10 @@ Several regions at once: :func:`simulate_regions` runs all iterations of all giv
 batch (:mod:`.lanes`; engine "fast") and writes every region's directory exactly as :func:`simulate_region` does
 (which is its one-region call). A lane's output does not depend on the batch it runs in. Memory: the compact
 format holds (n_decimated × 994) float32 per lane until the batch's files are written (≈ 397 MB per lane in the
-original configuration), plus about 10 MB per lane of engine state and chunk buffer; ``scipy.io.savemat`` briefly
-copies the array it writes (one file at a time). Measured for one region (3 lanes, original configuration,
-benchmarks/deepsif_lanes_benchmark.py): peak RSS 1.74 GB = 0.18 GB (interpreter + kernels) + ≈ 0.52 GB per lane
-including that one-off copy. ``raw_format="original"`` holds one segment (T × 998 float32, ≈ 80 MB at 10 s,
+original configuration), plus about 10 MB per lane of engine state and chunk buffer; the files are written from
+these arrays without a copy (:mod:`.matfile`). Measured for one region (3 lanes, original configuration,
+benchmarks/deepsif_lanes_benchmark.py) with the earlier ``scipy.io.savemat`` writer, which held one more copy of
+the lane being written: peak RSS 1.74 GB = 0.18 GB (interpreter + kernels) + ≈ 0.52 GB per lane. ``raw_format="original"`` holds one segment (T × 998 float32, ≈ 80 MB at 10 s,
 dt 0.5) per lane instead.
 
 Crash recovery: :func:`simulate_region` first deletes ``_complete.json`` and then every file it may have written
@@ -36,13 +36,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-import scipy.io
 
 from neuro_core.files import atomic_path, write_json_atomic
 
 from .chunks import copy_decimated_rows, first_kept_row, update_lane_peaks
 from .connectivity import Connectivity, load_connectivity
 from .lanes import DEFAULT_PRECISION, ENGINE_PRECISIONS, Lane
+from .matfile import write_mat
 from .params import (
     FS_TO_TVB,
     SimulationParams,
@@ -162,19 +162,20 @@ def _clear_previous_output(out_dir: Path, region: int) -> None:
 
 def _savemat_atomic(target: Path, variables: dict) -> int:
     with atomic_path(target) as tmp, open(tmp, "wb") as f:
-        scipy.io.savemat(f, variables, format="5", oned_as="row", do_compression=False)
+        write_mat(f, variables)
     return target.stat().st_size
 
 
 class _Decimator:
     """Streams the raw y1 − y2 chunks of a batch's lanes into their compact ``all_data``/``all_time`` arrays (see
-    module docstring): ``all_data[l]`` is lane l's array; ``all_time`` is the same for every lane."""
+    module docstring): ``all_data[l].T`` is lane l's array (column-major, written without a copy); ``all_time``
+    is the same for every lane."""
 
     def __init__(self, params: SimulationParams, columns: np.ndarray, n_lanes: int) -> None:
         self.skip = params.transient_samples
         self.factor = params.downsample_factor
         self.columns = np.ascontiguousarray(columns, dtype=np.int64)
-        self.all_data = np.empty((n_lanes, params.n_decimated, len(columns)), dtype=np.float32)
+        self.all_data = np.empty((n_lanes, len(columns), params.n_decimated), dtype=np.float32)
         self.all_time = np.empty((params.n_decimated, 1), dtype=np.float64)
         self.seen = 0  # raw samples consumed so far
         self.filled = 0
@@ -300,7 +301,7 @@ def _save_compact(
         raise RuntimeError(f"decimation produced {decimator.filled} rows, expected {params.n_decimated}")
     name = compact_file_name(out.iteration, out.region)
     result.files[name] = _savemat_atomic(
-        Path(result.out_dir) / name, {"all_data": decimator.all_data[lane], "all_time": decimator.all_time}
+        Path(result.out_dir) / name, {"all_data": decimator.all_data[lane].T, "all_time": decimator.all_time}
     )
 
 

@@ -27,16 +27,16 @@ def test_first_kept_row_matches_the_definition():
                 assert first_kept_row(chunk_start, skip, factor) == expected
 
 
-def test_decimated_rows_stream_into_the_arrays_numpy_builds_at_once():
+def test_decimated_rows_stream_into_the_column_major_arrays_numpy_builds_at_once():
     rng = np.random.default_rng(1)
     n_steps, n_nodes, n_lanes, skip, factor = 500, 30, 5, 37, 4
     raw = rng.normal(size=(n_steps, n_nodes, n_lanes)).astype(np.float32)
     columns = rng.permutation(n_nodes)[:25].astype(np.int64)
-    expected = raw[skip::factor][:, columns, :].transpose(2, 0, 1)
-    dest = np.full((n_lanes, len(expected[0]), len(columns)), np.nan, dtype=np.float32)
+    expected = raw[skip::factor][:, columns, :].transpose(2, 1, 0)  # lane, column, row
+    dest = np.full(expected.shape, np.nan, dtype=np.float32)
     filled = 0
     for start in range(0, n_steps, 83):  # chunks that do not line up with the decimation
         chunk = raw[start : start + 83]
         filled += copy_decimated_rows(chunk, first_kept_row(start, skip, factor), factor, columns, dest, filled)
-    assert filled == expected.shape[1]
+    assert filled == expected.shape[2]
     assert np.array_equal(dest, expected)

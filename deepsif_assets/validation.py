@@ -22,8 +22,8 @@ from neuro_core.files import NotWritableError, PathEscapeError, check_writable_d
 
 # Peak disk of one region in flight, beyond its raw data: ≈ 30 clips × 2 MB plus the peak-window cache.
 CLIPS_BYTES_ALLOWANCE = 100e6
-# Memory per lane beyond its output: its share of the run's process, the copy savemat makes while writing, the
-# engine state (≈ 0.52 GB per lane were measured in all for a 3-lane run, 0.40 GB of it the compact output).
+# Memory per lane beyond its output: its share of the run's process, the engine state and chunk buffer; generous
+# (a 12-lane batch measured 5.07 GB in all, ≈ 0.41 GB per lane of which 0.40 GB is its compact output).
 LANE_WORKING_BYTES = 120e6
 # Share of the available memory that simulation batches may plan to use (Octave and the instance need the rest).
 MEMORY_HEADROOM = 0.8

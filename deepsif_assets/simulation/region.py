@@ -17,10 +17,9 @@ batch (:mod:`.lanes`; engine "fast") and writes every region's directory exactly
 (which is its one-region call). A lane's output does not depend on the batch it runs in. Memory: the compact
 format holds (n_decimated × 994) float32 per lane until the batch's files are written (≈ 397 MB per lane in the
 original configuration), plus about 10 MB per lane of engine state and chunk buffer; the files are written from
-these arrays without a copy (:mod:`.matfile`). Measured for one region (3 lanes, original configuration,
-benchmarks/deepsif_lanes_benchmark.py) with the earlier ``scipy.io.savemat`` writer, which held one more copy of
-the lane being written: peak RSS 1.74 GB = 0.18 GB (interpreter + kernels) + ≈ 0.52 GB per lane. ``raw_format="original"`` holds one segment (T × 998 float32, ≈ 80 MB at 10 s,
-dt 0.5) per lane instead.
+these arrays without a copy (:mod:`.matfile`). Measured (benchmarks/deepsif_dataset_projection.py, batches of 4
+regions = 12 lanes, original configuration): peak RSS 5.07 GB per batch ≈ 0.2 GB + 0.41 GB per lane.
+``raw_format="original"`` holds one segment (T × 998 float32, ≈ 80 MB at 10 s, dt 0.5) per lane instead.
 
 Crash recovery: :func:`simulate_region` first deletes ``_complete.json`` and then every file it may have written
 before (``mean_iter_*_a_iter_{r}_*.mat`` and leftover temp files of the atomic writes) in ``out_dir``, so a run

@@ -1,6 +1,7 @@
 """Full-dataset projection: whole regions in the original configuration through ``deepsif-generate`` with its
-defaults, on this machine; prints CPU-s per region, wall time, peak disk and memory, and the projected wall time of
-all 994 regions.
+defaults, on this machine; prints CPU-s per region, wall time, peak disk and memory, the projected wall time of
+all 994 regions, and where the time goes (engine vs writing in the simulation runs, Octave vs the rest in the
+extraction runs, from the runs' metadata).
 
     .venv/bin/python benchmarks/deepsif_dataset_projection.py [--regions 8] [--start 0] [-- extra deepsif-generate flags]
 
@@ -58,6 +59,34 @@ def _tree_rss_bytes(root_pid: int) -> int:
     return total
 
 
+def _where_time_goes(home: Path, n_regions: int) -> list[str]:
+    """Wall seconds per region of the simulation and extraction runs, split by the steps' own metadata."""
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        walls: dict[str, float] = {"raw_nmm": 0.0, "nmm_spikes": 0.0}
+        for run in instance.get_runs():
+            stats = instance.get_run_stats(run.run_id)
+            for asset in run.asset_selection or ():
+                if asset.to_user_string() in walls and stats.end_time and stats.start_time:
+                    walls[asset.to_user_string()] += stats.end_time - stats.start_time
+        engine = extraction = cleanup = 0.0
+        for asset in walls:
+            for record in instance.fetch_materializations(dg.AssetKey(asset), limit=10_000).records:
+                values = {k: v.value for k, v in record.asset_materialization.metadata.items()}
+                engine += values.get("simulated_steps", 0) * values.get("ms_per_step", 0.0) / 1000
+                extraction += values.get("extraction_s", 0.0)
+                cleanup += values.get("cleanup_s", 0.0)
+    simulation, extract = walls["raw_nmm"] / n_regions, walls["nmm_spikes"] / n_regions
+    engine, extraction, cleanup = engine / n_regions, extraction / n_regions, cleanup / n_regions
+    return [
+        "   where the time goes    wall s per region inside the runs (the runs' own metadata)",
+        f"     simulation runs      {simulation:.1f}: engine {engine:.1f}, writing and the rest {simulation - engine:.1f}",
+        f"     extraction runs      {extract:.1f}: Octave extraction {extraction:.1f}, clean-up {cleanup:.1f}, "
+        f"the rest {extract - extraction - cleanup:.1f}",
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -109,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"   peak memory (tree RSS) {peaks['rss'] / 1e9:.2f} GB")
     print(f"   projected 994 regions  {projected_h:.2f} h on {cores} cores "
           f"(from CPU-s per region; the measured wall time gives {N_REGIONS * wall / args.regions / 3600:.2f} h)")
+    if code == 0:
+        print("\n".join(_where_time_goes(home, args.regions)))
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
     else:

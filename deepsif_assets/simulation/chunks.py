@@ -18,14 +18,13 @@ def update_lane_peaks(chunk: np.ndarray, first_row: int, peaks: np.ndarray) -> N
     """``peaks[l] = max(peaks[l], |chunk[s, j, l]|)`` over rows ``s ≥ first_row`` and every node j (NaN ignored,
     as Python's ``max`` with the running peak first)."""
     n_steps, n_nodes, n_lanes = chunk.shape
-    running = peaks.astype(np.float32)
+    running = peaks.astype(np.float32)  # the peaks are float32 values: exact
     for s in range(first_row, n_steps):
         for j in range(n_nodes):
             for lane in range(n_lanes):
                 value = abs(chunk[s, j, lane])
                 running[lane] = value if value > running[lane] else running[lane]
-    for lane in range(n_lanes):
-        peaks[lane] = max(peaks[lane], np.float64(running[lane]))
+    peaks[:] = running
 
 
 def first_kept_row(chunk_start: int, skip: int, factor: int) -> int:

@@ -40,3 +40,10 @@ def test_decimated_rows_stream_into_the_column_major_arrays_numpy_builds_at_once
         filled += copy_decimated_rows(chunk, first_kept_row(start, skip, factor), factor, columns, dest, filled)
     assert filled == expected.shape[2]
     assert np.array_equal(dest, expected)
+
+
+def test_a_nan_value_does_not_hide_the_peak_of_the_others():
+    chunk = np.array([[[1.0, np.nan]], [[-3.0, 2.0]]], dtype=np.float32)  # 2 steps, 1 node, 2 lanes
+    peaks = np.zeros(2)
+    update_lane_peaks(chunk, 0, peaks)
+    assert peaks.tolist() == [3.0, 2.0]

@@ -3,8 +3,8 @@
 For each region in [start, end): skip it if it is done with exactly this configuration (resume); otherwise run
 ``deepsif_region_job``: the regions to simulate in batches (``raw_nmm`` over a range of partitions, ``--batch``
 regions per run), then ``nmm_spikes`` per region (alone when complete raw data or clips of this configuration are
-on disk); ``--workers`` runs at a time, each in its own process. A failing region never stops the others. Then ``deepsif_synthetic_job`` over the regions done so far. Everything
-is validated before the first run is launched.
+on disk); ``--workers`` runs at a time, each in its own process. A failing region never stops the others. Then
+``deepsif_synthetic_job`` over the regions done so far. Everything is validated before the first run is launched.
 """
 
 from __future__ import annotations
@@ -113,10 +113,14 @@ class Request:
     extraction: ExtractionParams
     synthetic: SyntheticParams | None
     workers: int
-    batch: int | None  # regions per simulation run; None: planned with the memory (see simulation_batch_size)
+    batch: int | None  # regions per simulation run; None: planned with the memory (see with_batch_size)
     max_in_flight: int | None  # None: (workers + 1) × batch
     rerun_changed: bool
     verbose: bool
+
+    def regions_in_flight(self, batch: int) -> int:
+        """The cap on regions whose raw data may be on disk at once, with ``batch`` regions per simulation run."""
+        return self.max_in_flight or (self.workers + 1) * batch
 
 
 def parse_request(args: argparse.Namespace) -> Request:
@@ -170,7 +174,7 @@ def validate(request: Request) -> dict[str, Any]:
         request.options,
         request.extraction,
         request.synthetic,
-        min(request.max_in_flight or (request.workers + 1) * (request.batch or REGIONS_PER_BATCH), len(request.regions)),
+        min(request.regions_in_flight(request.batch or REGIONS_PER_BATCH), len(request.regions)),
         OctaveResource().check,
     )
     if problems:
@@ -232,7 +236,7 @@ def with_batch_size(request: Request, n_to_simulate: int) -> Request:
             )
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-    return replace(request, batch=batch, max_in_flight=request.max_in_flight or (request.workers + 1) * batch)
+    return replace(request, batch=batch, max_in_flight=request.regions_in_flight(batch))
 
 
 def _resources(request: Request) -> dict[str, Any]:

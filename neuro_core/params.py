@@ -171,7 +171,9 @@ def add_param_arguments(
             continue
         default = field.default
         names = [field.flag, *field.info.aliases]
-        kwargs: dict[str, Any] = {"dest": dest_prefix + field.name, "default": default, "help": field.info.describe()}
+        # argparse %-formats help texts: a literal % must be doubled
+        help_text = field.info.describe().replace("%", "%%")
+        kwargs: dict[str, Any] = {"dest": dest_prefix + field.name, "default": default, "help": help_text}
         if field.user_type is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
         else:

@@ -21,7 +21,7 @@ class Example:
     n_segments: int = param(20, "segments", ge=1, flag="--segments", aliases=("--n_segments",))
     iterations: tuple[int, ...] = param((0, 1, 2), "iterations", ge=0)
     engine: str = param("fast", "engine", choices=("fast", "tvb"))
-    keep_raw: bool = param(False, "keep raw data")
+    keep_raw: bool = param(False, "keep raw data (≈ 15 % of the disk)")
     hidden: int = param(3, "config only", cli=False)
 
     def __post_init__(self) -> None:
@@ -33,7 +33,7 @@ def test_flags_defaults_choices_and_help_come_from_the_field():
     add_param_arguments(parser, Example)
     text = parser.format_help()
     for shown in ("--dt DT", "(ms); > 0 [default: 0.5]", "--segments N_SEGMENTS", "--n_segments", "{fast,tvb}",
-                  "--keep-raw, --no-keep-raw", "[default: off]", "[default: 0 1 2]"):
+                  "--keep-raw, --no-keep-raw", "(≈ 15 % of the disk) [default: off]", "[default: 0 1 2]"):
         assert shown in text, shown
     assert "--hidden" not in text
     args = parser.parse_args(["--segments", "3", "--iterations", "2", "--keep-raw", "--engine", "tvb"])

@@ -12,8 +12,8 @@ for every region made with one configuration (the region id is not part of it), 
 - ``<source>/nmm_<filename>/source_configuration.json`` lists, human-readably, each configuration present in
   the folder with its regions.
 
-What does not change the clips is left out: the raw format (compact and original raw data give the same clips),
-``keep_raw``, worker counts.
+What does not change the clips' values is left out: the raw format (compact and original raw data give the same
+clips), whether clip files are compressed, ``keep_raw``, worker counts.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ from neuro_core.locks import exclusive_lock
 from neuro_core.params import params_dict
 
 SOURCE_CONFIGURATION_FILE = "source_configuration.json"
+#: extraction options that do not change a clip's values (the lead field is recorded by its hash)
+_NOT_IN_FINGERPRINT = ("keep_raw", "leadfield_name", "compress_clips")
 UNKNOWN = "unknown"
 
 
@@ -76,7 +78,7 @@ def region_configuration(
     """
     configuration: dict[str, Any] = {
         "simulation": simulation if simulation is not None else UNKNOWN,
-        "extraction": {k: v for k, v in params_dict(extraction).items() if k not in ("keep_raw", "leadfield_name")},
+        "extraction": {k: v for k, v in params_dict(extraction).items() if k not in _NOT_IN_FINGERPRINT},
         "leadfield": {"file": Path(leadfield).name, "sha256": file_sha256(leadfield)},
     }
     configuration["fingerprint"] = fingerprint_of(configuration)

@@ -558,22 +558,43 @@ def test_compact_real_anatomy_two_spikes_in_one_block(octave, tmp_path):
         np.testing.assert_allclose(cache["clip_mean"][k], clip.astype(np.float64).mean(axis=0), rtol=1e-12)
 
 
-def test_save_atomic_structure_check_rejects_truncated_files(octave, tmp_path):
+def test_clips_are_uncompressed_unless_compression_is_asked_for(octave, small_case, tmp_path):
+    """Default clips are MAT -v6 (first element miMATRIX, tag 14), compress_clips gives -v7 (miCOMPRESSED, tag 15);
+    every clip's values are the same either way."""
+    root, leadfield, _raws, _references = small_case
+    clips = {}
+    for compress in (False, True):
+        source = tmp_path / f"compress_{compress}" / "source"
+        shutil.copytree(root / "source", source)
+        run(octave, REGION, source, leadfield, compress_clips=compress)
+        files = sorted((source / "nmm_spikes" / f"a{REGION}").iterdir(), key=lambda p: p.name)
+        assert files
+        for path in files:
+            tag = np.frombuffer(path.read_bytes()[128:132], "<u4").item()
+            assert tag == (15 if compress else 14), (path, tag)
+        clips[compress] = {p.name: scipy.io.loadmat(p)["data"] for p in files}
+    assert clips[False].keys() == clips[True].keys()
+    for name, data in clips[False].items():
+        assert data.dtype == clips[True][name].dtype and data.tobytes() == clips[True][name].tobytes(), name
+
+
+@pytest.mark.parametrize("fmt", ["-v7", "-v6"])
+def test_save_atomic_structure_check_rejects_truncated_files(octave, tmp_path, fmt):
     """The cheap 'structure' check (clips) publishes a complete file and never a truncated one (what Octave's save
     leaves on a full disk): truncated bytes are offered through save_atomic's copy_of."""
     data = np.random.default_rng(4).normal(size=(500, 994)).astype(np.float32)
     good = tmp_path / "good.mat"
-    octave.call("save_atomic", str(good), {"data": data}, "-v7", "structure")
+    octave.call("save_atomic", str(good), {"data": data}, fmt, "structure")
     np.testing.assert_array_equal(scipy.io.loadmat(good)["data"], data)
     content = good.read_bytes()
     copy = tmp_path / "copy.mat"
-    octave.call("save_atomic", str(copy), {"data": data}, "-v7", "structure", str(good))
+    octave.call("save_atomic", str(copy), {"data": data}, fmt, "structure", str(good))
     assert copy.read_bytes() == content
     for cut in (0, 100, 128, 136, 140, 4096, len(content) // 2, len(content) - 4, len(content) - 1):
         truncated = tmp_path / f"truncated_{cut}.bin"
         truncated.write_bytes(content[:cut])
         target = tmp_path / f"target_{cut}.mat"
         with pytest.raises(OctaveError, match=f"could not write {target}"):
-            octave.call("save_atomic", str(target), {"data": data}, "-v7", "structure", str(truncated))
+            octave.call("save_atomic", str(target), {"data": data}, fmt, "structure", str(truncated))
         assert not target.exists()
     assert not list(tmp_path.glob(".partial_*"))

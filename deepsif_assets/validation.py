@@ -22,8 +22,8 @@ from neuro_core.files import NotWritableError, PathEscapeError, check_writable_d
 
 # Peak disk of one region in flight, beyond its raw data: ≈ 30 clips × 2 MB plus the peak-window cache.
 CLIPS_BYTES_ALLOWANCE = 100e6
-# Memory per lane beyond its output: its share of the run's process, the engine state and chunk buffer; generous
-# (a 12-lane batch measured 5.07 GB in all, ≈ 0.41 GB per lane of which 0.40 GB is its compact output).
+# Memory per lane beyond what its format holds: its share of the run's process, the engine state, chunk and write
+# buffers; generous (a 12-lane batch measured 0.32 GB in all with the compact format).
 LANE_WORKING_BYTES = 120e6
 # Share of the available memory that simulation batches may plan to use (Octave and the instance need the rest).
 MEMORY_HEADROOM = 0.8
@@ -44,14 +44,11 @@ def raw_bytes_per_region(params: SimulationParams, options: SimulationOptions) -
 
 
 def memory_bytes_per_region(params: SimulationParams, options: SimulationOptions) -> float:
-    """Memory one region of a simulation batch holds: compact: its decimated output until it is written (one
-    (n × 994) single per iteration); original: one (steps × 998) segment per iteration; plus each lane's engine
-    state and output chunk."""
-    if options.raw_format == "compact":
-        held = raw_bytes_per_region(params, options)
-    else:
-        held = params.steps_per_segment * N_TVB_NODES * 4 * len(params.iterations)
-    return held + LANE_WORKING_BYTES * len(params.iterations)
+    """Memory one region of a simulation batch holds: original format: one (steps × 998) segment per iteration
+    until it is written (compact: its rows go to their files as they come); plus each lane's engine state and
+    buffers."""
+    held = 0 if options.raw_format == "compact" else params.steps_per_segment * N_TVB_NODES * 4
+    return (held + LANE_WORKING_BYTES) * len(params.iterations)
 
 
 def available_memory_bytes() -> float | None:

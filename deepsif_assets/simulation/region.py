@@ -8,18 +8,17 @@ Layout of ``out_dir`` (= ``<source>/raw_nmm/a{r}/``):
   (n_ds, 994) and ``all_time`` double (n_ds, 1): exactly the array ``process_raw_nmm.m`` builds (and caches as
   ``_ds.mat``) from the raw segments in numeric order — concatenate, drop the first ``transient_samples`` rows, keep
   every ``downsample_factor``-th row starting with the first, take fs column c from TVB node ``FS_TO_TVB[c]``.
-  It is built while simulating; only the decimated output is held in memory.
+  It is written while simulating (a few thousand rows per lane are buffered).
 * ``_complete.json`` is written last (atomically) after every iteration succeeded: params, format, files and sizes,
   seeds. Its presence means "raw complete".
 
 Several regions at once: :func:`simulate_regions` runs all iterations of all given regions as lanes of one lock-step
 batch (:mod:`.lanes`; engine "fast") and writes every region's directory exactly as :func:`simulate_region` does
 (which is its one-region call). A lane's output does not depend on the batch it runs in. Memory: the compact
-format holds (n_decimated × 994) float32 per lane until the batch's files are written (≈ 397 MB per lane in the
-original configuration), plus about 10 MB per lane of engine state and chunk buffer; the files are written from
-these arrays without a copy (:mod:`.matfile`). Measured (benchmarks/deepsif_dataset_projection.py, batches of 4
-regions = 12 lanes, original configuration): peak RSS 5.07 GB per batch ≈ 0.2 GB + 0.41 GB per lane.
-``raw_format="original"`` holds one segment (T × 998 float32, ≈ 80 MB at 10 s, dt 0.5) per lane instead.
+format streams each lane's rows into its file (:class:`_CompactFiles`; 8 MB of buffer per lane) and needs about
+10 MB per lane of engine state and chunk buffer besides: a batch of 4 regions = 12 lanes in the original
+configuration peaked at 0.32 GB RSS (when it held the rows until the end: 4.87 GB, and 17 s more CPU time).
+``raw_format="original"`` holds one segment (T × 998 float32, ≈ 80 MB at 10 s, dt 0.5) per lane.
 
 Crash recovery: :func:`simulate_region` first deletes ``_complete.json`` and then every file it may have written
 before (``mean_iter_*_a_iter_{r}_*.mat`` and leftover temp files of the atomic writes) in ``out_dir``, so a run
@@ -28,6 +27,7 @@ killed half-way (no ``_complete.json``) is simply redone from scratch; other fil
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -36,12 +36,12 @@ from pathlib import Path
 
 import numpy as np
 
-from neuro_core.files import atomic_path, write_json_atomic
+from neuro_core.files import atomic_path, naming_path, write_json_atomic
 
 from .chunks import copy_decimated_rows, first_kept_row, update_lane_peaks
 from .connectivity import Connectivity, load_connectivity
 from .lanes import DEFAULT_PRECISION, ENGINE_PRECISIONS, Lane
-from .matfile import write_mat
+from .matfile import create_mat, write_column_run, write_mat
 from .params import (
     FS_TO_TVB,
     SimulationParams,
@@ -165,27 +165,81 @@ def _savemat_atomic(target: Path, variables: dict) -> int:
     return target.stat().st_size
 
 
-class _Decimator:
-    """Streams the raw y1 − y2 chunks of a batch's lanes into their compact ``all_data``/``all_time`` arrays (see
-    module docstring): ``all_data[l].T`` is lane l's array (column-major, written without a copy); ``all_time``
-    is the same for every lane."""
+class _CompactFiles:
+    """Streams the raw y1 − y2 chunks of a batch's lanes into their compact files (see module docstring): the
+    kept rows are gathered in a small buffer per lane and written, ``ROWS_PER_WRITE`` rows of each column at a
+    time, into the lane's temporary file, laid out and allocated at the start (:func:`.matfile.create_mat`);
+    ``all_time``, the same for every lane, is written by :meth:`finish`. The temporary files are renamed onto
+    their targets when ``stack`` closes without an error, and removed otherwise.
 
-    def __init__(self, params: SimulationParams, columns: np.ndarray, n_lanes: int) -> None:
+    Why not hold each lane's 400 MB (or map its file) and fill it in place: every chunk adds a few rows to each of
+    994 columns, so each chunk touched ≈ 1,000 fresh pages per lane; at ≈ 10 µs per page fault here that was
+    most of the batch's time outside the engine."""
+
+    ROWS_PER_WRITE = 2048  # 8 KB per column and write
+
+    def __init__(
+        self,
+        params: SimulationParams,
+        columns: np.ndarray,
+        targets: Sequence[Path],
+        chunk_steps: int,
+        stack: contextlib.ExitStack,
+    ) -> None:
         self.skip = params.transient_samples
         self.factor = params.downsample_factor
+        self.n_rows = params.n_decimated
         self.columns = np.ascontiguousarray(columns, dtype=np.int64)
-        self.all_data = np.empty((n_lanes, len(columns), params.n_decimated), dtype=np.float32)
-        self.all_time = np.empty((params.n_decimated, 1), dtype=np.float64)
+        self.all_time = np.empty(self.n_rows, dtype=np.float64)
+        variables = {
+            "all_data": ((self.n_rows, len(columns)), np.float32),
+            "all_time": ((self.n_rows, 1), np.float64),
+        }
+        self.files = []  # (temporary path, open file, data offsets)
+        for target in targets:
+            tmp = stack.enter_context(atomic_path(target))
+            # closed before the rename: the stack unwinds in reverse order
+            file = stack.enter_context(open(tmp, "r+b"))  # noqa: SIM115 (the stack is the context manager)
+            with naming_path(tmp):
+                self.files.append((tmp, file, create_mat(file, variables)))
+        capacity = self.ROWS_PER_WRITE + chunk_steps // self.factor + 1
+        self.staged = np.empty((len(targets), len(columns), capacity), dtype=np.float32)
+        self.n_staged = 0
         self.seen = 0  # raw samples consumed so far
-        self.filled = 0
+        self.filled = 0  # rows taken so far (staged or written)
 
     def add(self, time_ms: np.ndarray, chunk: np.ndarray) -> None:
         """Take the kept rows of ``chunk`` (steps × nodes × lanes), whose first row is raw sample ``seen``."""
         first = first_kept_row(self.seen, self.skip, self.factor)
-        copied = copy_decimated_rows(chunk, first, self.factor, self.columns, self.all_data, self.filled)
-        self.all_time[self.filled : self.filled + copied, 0] = time_ms[first :: self.factor]
+        copied = 0
+        for lane in range(len(self.files)):
+            copied = copy_decimated_rows(
+                chunk, lane, first, self.factor, self.columns, self.staged[lane], self.n_staged
+            )
+        self.all_time[self.filled : self.filled + copied] = time_ms[first :: self.factor]
+        self.n_staged += copied
         self.filled += copied
         self.seen += len(time_ms)
+        if self.n_staged >= self.ROWS_PER_WRITE:
+            self._write_staged()
+
+    def _write_staged(self) -> None:
+        first_row = self.filled - self.n_staged
+        for lane, (tmp, file, offsets) in enumerate(self.files):
+            with naming_path(tmp):
+                for c in range(len(self.columns)):
+                    values = self.staged[lane, c, : self.n_staged]
+                    write_column_run(file.fileno(), offsets["all_data"], self.n_rows, c, first_row, values)
+        self.n_staged = 0
+
+    def finish(self) -> None:
+        """Write the last rows and every file's ``all_time``."""
+        if self.filled != self.n_rows:
+            raise RuntimeError(f"decimation produced {self.filled} rows, expected {self.n_rows}")
+        self._write_staged()
+        for tmp, file, offsets in self.files:
+            with naming_path(tmp):
+                write_column_run(file.fileno(), offsets["all_time"], self.n_rows, 0, 0, self.all_time)
 
 
 def _validate(
@@ -293,17 +347,6 @@ def _save_segment(out: _LaneOutput, result: RegionSimulationResult, k: int, time
     )
 
 
-def _save_compact(
-    out: _LaneOutput, result: RegionSimulationResult, params: SimulationParams, decimator: _Decimator, lane: int
-) -> None:
-    if decimator.filled != params.n_decimated:
-        raise RuntimeError(f"decimation produced {decimator.filled} rows, expected {params.n_decimated}")
-    name = compact_file_name(out.iteration, out.region)
-    result.files[name] = _savemat_atomic(
-        Path(result.out_dir) / name, {"all_data": decimator.all_data[lane].T, "all_time": decimator.all_time}
-    )
-
-
 def _write_marker(result: RegionSimulationResult, params: SimulationParams) -> None:
     marker = {
         "region": result.region,
@@ -351,37 +394,44 @@ def _run_batch(
     else:
         chunk = steps_per_segment
     buffer = np.empty((chunk, n, len(outputs)), dtype=np.float32)
-    columns = FS_TO_TVB[: params.n_fs_regions]
-    decimator = _Decimator(params, columns, len(outputs)) if outputs[0].segment is None else None
     engine_time = 0.0
     done = 0
-    for k in range(params.n_segments):
-        time_ms = np.empty(steps_per_segment)
-        for lo in range(0, steps_per_segment, chunk):
-            hi = min(lo + chunk, steps_per_segment)
-            view = buffer[: hi - lo]
-            t0 = time.perf_counter()
-            t_chunk, _ = sim.run(hi - lo, out=view)
-            engine_time += time.perf_counter() - t0
-            time_ms[lo:hi] = t_chunk
-            _track(outputs, results, params, k, lo, t_chunk, view)
-            if decimator is not None:
-                decimator.add(t_chunk, view)
-            else:
-                for lane, out in enumerate(outputs):
-                    out.segment[lo:hi] = view[:, :, lane]
-            done += hi - lo
-            if on_chunk is not None:
-                pct = 100.0 * done / params.total_steps
-                for out in outputs:
-                    on_chunk(out.region, out.iteration, k, pct)
-        for out in outputs:
-            if out.segment is not None:
-                _save_segment(out, results[out.region], k, time_ms, a_vectors[out.region])
-    for lane, out in enumerate(outputs):
-        results[out.region].peak_abs_after_transient[out.iteration] = out.peak
-        if decimator is not None:
-            _save_compact(out, results[out.region], params, decimator, lane)
+    with contextlib.ExitStack() as stack:
+        compact = None
+        if outputs[0].segment is None:
+            targets = [Path(results[out.region].out_dir) / compact_file_name(out.iteration, out.region) for out in outputs]
+            compact = _CompactFiles(params, FS_TO_TVB[: params.n_fs_regions], targets, chunk, stack)
+        for k in range(params.n_segments):
+            time_ms = np.empty(steps_per_segment)
+            for lo in range(0, steps_per_segment, chunk):
+                hi = min(lo + chunk, steps_per_segment)
+                view = buffer[: hi - lo]
+                t0 = time.perf_counter()
+                t_chunk, _ = sim.run(hi - lo, out=view)
+                engine_time += time.perf_counter() - t0
+                time_ms[lo:hi] = t_chunk
+                _track(outputs, results, params, k, lo, t_chunk, view)
+                if compact is not None:
+                    compact.add(t_chunk, view)
+                else:
+                    for lane, out in enumerate(outputs):
+                        out.segment[lo:hi] = view[:, :, lane]
+                done += hi - lo
+                if on_chunk is not None:
+                    pct = 100.0 * done / params.total_steps
+                    for out in outputs:
+                        on_chunk(out.region, out.iteration, k, pct)
+            for out in outputs:
+                if out.segment is not None:
+                    _save_segment(out, results[out.region], k, time_ms, a_vectors[out.region])
+        if compact is not None:
+            compact.finish()
+    for out in outputs:  # the compact files are in place now
+        result = results[out.region]
+        result.peak_abs_after_transient[out.iteration] = out.peak
+        if compact is not None:
+            name = compact_file_name(out.iteration, out.region)
+            result.files[name] = (Path(result.out_dir) / name).stat().st_size
     return engine_time
 
 
@@ -514,7 +564,7 @@ def simulate_regions(
     the other. Each directory gets exactly what :func:`simulate_region` writes (module docstring; a previous
     run's partial output is removed first; ``_complete.json`` last). ``progress(region, pct)`` is called after
     each engine chunk with the percentage of that region's simulated time (0..100). Memory: see the module
-    docstring (compact: ≈ 400 MB per lane in the original configuration). Bad input raises
+    docstring (compact: ≈ 30 MB per lane). Bad input raises
     :class:`SimulationParamsError` / ``ConnectivityError`` / ``ValueError`` before anything is written.
     """
     seen: dict[int, float] = {}

@@ -144,11 +144,11 @@ def test_bad_configuration_exits_2_at_once_with_nothing_launched(env, capsys, ex
 
 def test_simulation_runs_that_cannot_fit_in_memory_are_one_error_before_any_run(env, capsys, monkeypatch):
     anatomy, source = env
-    # 8 GB available: 2 runs × 4 regions × ≈ 1.5 GB (the original configuration) do not fit, 2 × 2 would
-    monkeypatch.setattr("deepsif_assets.validation.available_memory_bytes", lambda: 8e9)
+    # 2 GB available: 2 runs × 4 regions × ≈ 0.36 GB (the original configuration) do not fit, 2 × 2 would
+    monkeypatch.setattr("deepsif_assets.validation.available_memory_bytes", lambda: 2e9)
     code = main([*cli(anatomy, source, 3, 11), "--workers", "2", "--batch", "4"])
     err = capsys.readouterr().err
-    assert code == 2 and "simulation runs of 4 region(s), 2 at once, need ≈ 12.4 GB" in err, err
+    assert code == 2 and "simulation runs of 4 region(s), 2 at once, need ≈ 2.9 GB" in err, err
     assert "lower --batch" in err
     assert not (source / "raw_nmm").exists()
     with dg.DagsterInstance.get() as instance:

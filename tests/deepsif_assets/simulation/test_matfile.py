@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import scipy.io
 
-from deepsif_assets.simulation.matfile import write_mat
+from deepsif_assets.simulation.matfile import create_mat, write_column_run, write_mat
 
 
 def variables() -> dict[str, np.ndarray]:
@@ -64,3 +64,26 @@ def test_what_cannot_be_written_is_refused_before_anything_is_written():
     stream = io.BytesIO()
     with pytest.raises(ValueError, match="x: expected a 1-D or 2-D float32/float64 array"):
         write_mat(stream, {"x": np.zeros((2, 2), dtype=np.int32)})
+
+
+def test_a_created_file_written_in_column_runs_is_what_write_mat_writes(tmp_path):
+    arrays = {name: value for name, value in variables().items() if value.ndim == 2}
+    path = tmp_path / "filled.mat"
+    with open(path, "w+b") as f:
+        offsets = create_mat(f, {name: (value.shape, value.dtype) for name, value in arrays.items()})
+        for name, value in arrays.items():
+            n_rows, n_columns = value.shape
+            for column in reversed(range(n_columns)):  # any order, runs of uneven length
+                for first in range(0, n_rows, 97):
+                    run = np.ascontiguousarray(value[first : first + 97, column])
+                    write_column_run(f.fileno(), offsets[name], n_rows, column, first, run)
+    expected = io.BytesIO()
+    write_mat(expected, arrays)
+    assert path.read_bytes() == expected.getvalue()
+
+
+def test_create_mat_refuses_bad_variables_before_writing(tmp_path):
+    path = tmp_path / "never.mat"
+    with open(path, "w+b") as f, pytest.raises(ValueError, match="bad: expected a 1-D or 2-D float32/float64"):
+        create_mat(f, {"ok": ((3, 2), np.float32), "bad": ((3, 2), np.int16)})
+    assert path.stat().st_size == 0

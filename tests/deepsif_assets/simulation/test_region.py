@@ -22,6 +22,7 @@ from deepsif_assets.simulation import (
     simulate_regions,
 )
 from deepsif_assets.simulation.engine import PARITY_ATOL, PARITY_RTOL
+from deepsif_assets.simulation.region import _CompactFiles
 
 SHORT = dict(segment_ms=250.0, n_segments=2, iterations=(0, 2), transient_samples=101, downsample_factor=4)
 REGION = 7  # one of the four remapped regions: fs 7 <-> TVB node 994
@@ -178,6 +179,34 @@ def test_crash_recovery_cleans_partial_output_and_redoes(connectivity_998, tmp_p
     )
     for name in original.files:
         assert np.array_equal(_load(out_dir / name)["data"], _load(Path(original.out_dir) / name)["data"])
+
+
+def test_compact_files_stream_in_place_and_a_failure_leaves_none(
+    connectivity_998, tmp_path, both_formats, monkeypatch
+):
+    """The compact files are filled while the lanes run (temporary files, allocated at the start): a failure
+    half-way removes them, a kill -9's leftovers are removed by the next run, which gives the same bytes also when
+    the rows are written in many small pieces that do not line up with the engine's chunks."""
+    params, _, compact, _ = both_formats
+    out_dir = tmp_path / "a7"
+    seen_temporaries: list[list[str]] = []
+
+    def fail_half_way(m, k, pct):
+        if pct >= 50:
+            seen_temporaries.append(sorted(p.name for p in out_dir.iterdir() if p.name.endswith(".tmp")))
+            raise RuntimeError("stop")
+
+    with pytest.raises(RuntimeError, match="stop"):
+        simulate_region(connectivity_998, REGION, params, out_dir, progress=fail_half_way)
+    assert len(seen_temporaries[0]) == len(params.iterations)  # one file per lane, being filled
+    assert [p.name for p in out_dir.iterdir()] == []
+    (out_dir / f".mean_iter_0_a_iter_{REGION}_ds.mat.k9k9k9.tmp").write_bytes(b"\0" * 4096)  # a kill -9's
+    assert params.n_decimated < _CompactFiles.ROWS_PER_WRITE  # the fixture's files: written at once
+    monkeypatch.setattr(_CompactFiles, "ROWS_PER_WRITE", 7)
+    simulate_region(connectivity_998, REGION, params, out_dir)
+    assert sorted(p.name for p in out_dir.iterdir()) == sorted([*compact.files, COMPLETE_MARKER])
+    for name in compact.files:
+        assert (out_dir / name).read_bytes() == (Path(compact.out_dir) / name).read_bytes()
 
 
 def test_tvb_engine_through_simulate_region_matches_fast(connectivity_998, tmp_path):

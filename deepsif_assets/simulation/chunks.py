@@ -36,14 +36,16 @@ def first_kept_row(chunk_start: int, skip: int, factor: int) -> int:
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def copy_decimated_rows(
-    chunk: np.ndarray, lane: int, first_row: int, factor: int, columns: np.ndarray, dest: np.ndarray, dest_row: int
+    chunk: np.ndarray, first_row: int, factor: int, columns: np.ndarray, dest: np.ndarray, dest_row: int
 ) -> int:
-    """``dest[c, dest_row + i] = chunk[first_row + i·factor, columns[c], lane]`` (``dest``: the lane's
-    (rows, columns) array in column-major order, as a MAT-file stores it, seen as (columns, rows)); returns the
-    number of rows copied."""
-    n_rows = len(range(first_row, chunk.shape[0], factor))
+    """``dest[l, c, dest_row + i] = chunk[first_row + i·factor, columns[c], l]`` for every lane l (``dest[l]``:
+    lane l's rows of each column, as a MAT-file stores them); returns the number of rows copied."""
+    n_steps, _, n_lanes = chunk.shape
+    n_rows = len(range(first_row, n_steps, factor))
     for c in range(columns.shape[0]):
         node = columns[c]
         for i in range(n_rows):
-            dest[c, dest_row + i] = chunk[first_row + i * factor, node, lane]
+            s = first_row + i * factor
+            for lane in range(n_lanes):
+                dest[lane, c, dest_row + i] = chunk[s, node, lane]
     return n_rows

@@ -211,11 +211,7 @@ class _CompactFiles:
     def add(self, time_ms: np.ndarray, chunk: np.ndarray) -> None:
         """Take the kept rows of ``chunk`` (steps × nodes × lanes), whose first row is raw sample ``seen``."""
         first = first_kept_row(self.seen, self.skip, self.factor)
-        copied = 0
-        for lane in range(len(self.files)):
-            copied = copy_decimated_rows(
-                chunk, lane, first, self.factor, self.columns, self.staged[lane], self.n_staged
-            )
+        copied = copy_decimated_rows(chunk, first, self.factor, self.columns, self.staged, self.n_staged)
         self.all_time[self.filled : self.filled + copied] = time_ms[first :: self.factor]
         self.n_staged += copied
         self.filled += copied

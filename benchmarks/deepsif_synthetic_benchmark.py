@@ -1,13 +1,13 @@
 """Benchmark: synthetic source, train mode, 994 regions x 30 clips, one core.
 
     .venv/bin/python benchmarks/deepsif_synthetic_benchmark.py [--clips-per-region 30] [--no-window-cache]
-        [--uncompressed-clips] [--original-pairs 300] [--work-dir DIR] [--keep]
+        [--compressed-clips] [--original-pairs 300] [--work-dir DIR] [--keep]
 
-Clip files: 30 distinct "universal" clips (a spike-like waveform in every column on N(0, 0.5) noise, MAT v5/v7
-compressed like Octave's ``-v7``), hard-linked into every ``a{r}/`` (29,820 links, 60 MB on disk). Every clip is
-still loaded and inflated separately by the generator, but from the page cache (no cold-disk reads).
-``--uncompressed-clips`` writes them uncompressed instead, which isolates the zlib inflate cost of ``-v7`` clips
-(about 7 ms of the 9 ms spent per clip on the 2-vCPU test machine).
+Clip files: 30 distinct "universal" clips (a spike-like waveform in every column on N(0, 0.5) noise, uncompressed
+MAT v5 as the extraction writes them by default), hard-linked into every ``a{r}/`` (29,820 links, 60 MB on disk).
+Every clip is still loaded separately by the generator, but from the page cache (no cold-disk reads).
+``--compressed-clips`` writes them compressed like ``-v7`` (extraction's ``compress_clips``), which adds the zlib
+inflate cost (about 7 ms of the 9 ms spent per clip on the 2-vCPU test machine).
 
 Peak-window caches: the extraction step ends by writing ``nmm_spikes/clip_windows/a{r}.mat`` with
 ``matlab/write_clip_windows.m``; the benchmark writes them the same way (one Octave loop over the regions, timed and
@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench_machine import load_average, pin_one_core  # noqa: E402
 
+from deepsif_assets.params import SyntheticParams  # noqa: E402
 from deepsif_assets.synthetic.pipeline import SyntheticRequest, build_synthetic_source  # noqa: E402
 
 ANATOMY = ROOT / "data" / "deepsif-anatomy"
@@ -88,9 +89,9 @@ def main() -> None:
     parser.add_argument("--work-dir", type=Path, default=None)
     parser.add_argument("--keep", action="store_true")
     parser.add_argument(
-        "--uncompressed-clips",
+        "--compressed-clips",
         action="store_true",
-        help="write the clips without compression (MAT v6-like) to separate the zlib inflate cost of -v7 clips",
+        help="write the clips compressed like -v7 (extraction's compress_clips) instead of uncompressed",
     )
     parser.add_argument(
         "--no-window-cache",
@@ -103,9 +104,9 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="synthetic-bench-", dir=args.work_dir))
     try:
         t0 = time.perf_counter()
-        make_clips(work, args.clips_per_region, compressed=not args.uncompressed_clips)
+        make_clips(work, args.clips_per_region, compressed=args.compressed_clips)
         print(
-            f"clips ({'uncompressed' if args.uncompressed_clips else 'compressed, like -v7'}): "
+            f"clips ({'compressed, like -v7' if args.compressed_clips else 'uncompressed, like -v6'}): "
             f"994 regions x {args.clips_per_region} (hard links to {args.clips_per_region} files) "
             f"in {time.perf_counter() - t0:.1f} s"
         )
@@ -133,7 +134,9 @@ def main() -> None:
 
         t0 = time.perf_counter()
         result = build_synthetic_source(
-            SyntheticRequest(ANATOMY, work, tuple(range(994)), mode="train", seed=0, write_clip_store=False),
+            SyntheticRequest(
+                ANATOMY, work, tuple(range(994)), SyntheticParams(mode="train", seed=0, write_clip_store=False)
+            ),
             engine,
             log=lambda m: None,
         )

@@ -206,6 +206,7 @@ def test_kill_9_twice_while_both_regions_simulate_then_the_same_command_complete
     out, _ = rerun.communicate(timeout=600)
     assert rerun.returncode == 0, out
     assert time.monotonic() - started < 240, "no run waits for pool slots the killed runs held"
+    assert not list(source.rglob("*.tmp")), "the killed runs' half-written raw files are gone"
     reference = _generate(anatomy, tmp_path / "reference", tmp_path / "home2")
     assert reference.wait(timeout=600) == 0
     for region in (0, 1):

@@ -394,10 +394,11 @@ def test_kill_9_mid_region_then_rerun(tmp_path):
     source = tmp_path / "source"
     home = tmp_path / "home"
     layout = RegionLayout(source, 1)
-    # 1) killed during the simulation (iteration 0 written, iteration 1 running)
+    # 1) killed during the simulation (its raw files are being written)
     run = _generate(home, anatomy, source)
-    _kill_group_when(run, lambda: any(layout.raw_dir.glob("mean_iter_0_*_ds.mat")), "the simulation")
+    _kill_group_when(run, lambda: any(layout.raw_dir.glob(".mean_iter_0_*_ds.mat.*.tmp")), "the simulation")
     assert not (layout.raw_dir / "_complete.json").exists()
+    assert not any(layout.raw_dir.glob("mean_iter_*_ds.mat")), "no raw file is published half-written"
     # 2) re-run, killed during the extraction (Octave has written a first clip or marker)
     run = _generate(home, anatomy, source)
     _kill_group_when(

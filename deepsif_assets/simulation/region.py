@@ -196,13 +196,13 @@ class _CompactFiles:
             "all_data": ((self.n_rows, len(columns)), np.float32),
             "all_time": ((self.n_rows, 1), np.float64),
         }
-        self.files = []  # (temporary path, open file, data offsets)
+        self.files = []  # (target path, open temporary file, data offsets)
         for target in targets:
             tmp = stack.enter_context(atomic_path(target))
             # closed before the rename: the stack unwinds in reverse order
             file = stack.enter_context(open(tmp, "r+b"))  # noqa: SIM115 (the stack is the context manager)
-            with naming_path(tmp):
-                self.files.append((tmp, file, create_mat(file, variables)))
+            with naming_path(target):
+                self.files.append((target, file, create_mat(file, variables)))
         capacity = self.ROWS_PER_WRITE + chunk_steps // self.factor + 1
         self.staged = np.empty((len(targets), len(columns), capacity), dtype=np.float32)
         self.n_staged = 0
@@ -222,8 +222,8 @@ class _CompactFiles:
 
     def _write_staged(self) -> None:
         first_row = self.filled - self.n_staged
-        for lane, (tmp, file, offsets) in enumerate(self.files):
-            with naming_path(tmp):
+        for lane, (target, file, offsets) in enumerate(self.files):
+            with naming_path(target):
                 for c in range(len(self.columns)):
                     values = self.staged[lane, c, : self.n_staged]
                     write_column_run(file.fileno(), offsets["all_data"], self.n_rows, c, first_row, values)
@@ -234,8 +234,8 @@ class _CompactFiles:
         if self.filled != self.n_rows:
             raise RuntimeError(f"decimation produced {self.filled} rows, expected {self.n_rows}")
         self._write_staged()
-        for tmp, file, offsets in self.files:
-            with naming_path(tmp):
+        for target, file, offsets in self.files:
+            with naming_path(target):
                 write_column_run(file.fileno(), offsets["all_time"], self.n_rows, 0, 0, self.all_time)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import zipfile
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from deepsif_assets.simulation import (
 )
 from deepsif_assets.simulation.engine import PARITY_ATOL, PARITY_RTOL
 from deepsif_assets.simulation.region import _CompactFiles
+from tests.support.small_filesystem import small_filesystem
 
 SHORT = dict(segment_ms=250.0, n_segments=2, iterations=(0, 2), transient_samples=101, downsample_factor=4)
 REGION = 7  # one of the four remapped regions: fs 7 <-> TVB node 994
@@ -207,6 +209,19 @@ def test_compact_files_stream_in_place_and_a_failure_leaves_none(
     assert sorted(p.name for p in out_dir.iterdir()) == sorted([*compact.files, COMPLETE_MARKER])
     for name in compact.files:
         assert (out_dir / name).read_bytes() == (Path(compact.out_dir) / name).read_bytes()
+
+
+def test_a_full_disk_is_one_error_naming_the_raw_file_before_the_simulation(connectivity_998, tmp_path):
+    """The compact files are allocated whole before the first step: a disk that cannot hold them is an OSError
+    naming the file at once (not a crash half-way), and nothing is left behind."""
+    params = SimulationParams(segment_ms=10_000.0, n_segments=2, iterations=(0, 1, 2))  # 3 × 38.8 MB of raw data
+    with small_filesystem(tmp_path / "small", 64 * 2**20) as small:
+        out_dir = small / "a7"
+        started = time.monotonic()
+        with pytest.raises(OSError, match=r"No space left on device while writing .*/a7/mean_iter_\d_a_iter_7_ds\.mat"):
+            simulate_region(connectivity_998, REGION, params, out_dir)
+        assert time.monotonic() - started < 30  # the 120,000 simulated steps were never started
+        assert list(out_dir.iterdir()) == []
 
 
 def test_tvb_engine_through_simulate_region_matches_fast(connectivity_998, tmp_path):

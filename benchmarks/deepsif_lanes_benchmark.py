@@ -193,6 +193,7 @@ def old_engine_region(zip_path: Path, region: int, out_dir: Path) -> dict:
     """The previous engine through the same decimation, compared with the new default's compact files."""
     import scipy.io
 
+    from deepsif_assets.simulation.chunks import first_kept_row
     from deepsif_assets.simulation.connectivity import load_connectivity
     from deepsif_assets.simulation.params import (
         FS_TO_TVB,
@@ -202,26 +203,29 @@ def old_engine_region(zip_path: Path, region: int, out_dir: Path) -> dict:
         iteration_seed,
         noise_nsig,
     )
-    from deepsif_assets.simulation.region import _Decimator, compact_file_name
+    from deepsif_assets.simulation.region import compact_file_name
 
     params = SimulationParams()
     old_cls = _old_engine_class()
     con = load_connectivity(zip_path)
     a = a_vector(998, excitable_tvb_node(region, params), params)
+    columns = FS_TO_TVB[: params.n_fs_regions]
     out = {}
     for m in params.iterations:
         sim = old_cls(
             con, a, params.mu[m], noise_nsig(params, m), dt=params.dt, seed=iteration_seed(params, region, m)
         )
-        decimator = _Decimator(params, FS_TO_TVB[: params.n_fs_regions])
+        kept, seen = [], 0  # the compact format's rows (see simulation/region.py), taken chunk by chunk
         t0 = time.process_time()
         for _ in range(params.n_segments):
             for _ in range(params.steps_per_segment // 2000):
                 t, y = sim.run(2000)
-                decimator.add(t, y)
+                first = first_kept_row(seen, params.transient_samples, params.downsample_factor)
+                kept.append(y[first :: params.downsample_factor][:, columns])
+                seen += len(t)
         cpu = time.process_time() - t0
         new = scipy.io.loadmat(out_dir / compact_file_name(m, region))["all_data"].astype(np.float64)
-        old = decimator.all_data.astype(np.float64)
+        old = np.concatenate(kept).astype(np.float64)
         out[m] = {
             "rel_max_diff": float(np.abs(new - old).max() / np.abs(old).max()),
             "max_abs_diff_mV": float(np.abs(new - old).max()),

@@ -10,6 +10,7 @@ on disk); ``--workers`` runs at a time, each in its own process. A failing regio
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from dataclasses import dataclass, replace
@@ -83,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch",
         type=int,
         default=None,
-        help="regions simulated together in one run (its lanes; ≈ 1.5 GB memory per region) "
+        help="regions simulated together in one run (its lanes; ≈ 0.36 GB memory per region) "
         f"[default: {REGIONS_PER_BATCH}, fewer if the memory of --workers runs does not allow it]",
     )
     running.add_argument(
@@ -268,11 +269,25 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         request = parse_request(args)
+        _remove_killed_raw_writes(request)
         requested = validate(request)
     except UsageError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     return _run(request, requested)
+
+
+def _remove_killed_raw_writes(request: Request) -> None:
+    """Half-written raw files that killed simulations left in the requested regions, before the free-space check."""
+    from deepsif_assets.extraction import remove_killed_raw_writes
+    from deepsif_assets.layout import RegionLayout
+
+    removed = []
+    for region in request.regions:
+        with contextlib.suppress(OSError):  # an unwritable source folder is validate()'s error to report
+            removed += remove_killed_raw_writes(RegionLayout(request.source_dir, region))
+    if removed:
+        _say(f"removed {len(removed)} half-written raw file(s) of killed simulations")
 
 
 def _say(text: str) -> None:

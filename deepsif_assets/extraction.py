@@ -26,7 +26,7 @@ import scipy.io
 from deepsif_assets.layout import RegionLayout, clip_numbers
 from deepsif_assets.params import ExtractionParams
 from deepsif_assets.simulation.params import N_FS_REGIONS
-from neuro_core.files import tree_size_bytes, write_json_atomic
+from neuro_core.files import is_own_temp_name, remove_stale_temp_files, tree_size_bytes, write_json_atomic
 from neuro_core.locks import LockBusyError, exclusive_lock
 from neuro_core.measure import PeakDiskSampler, Stopwatch, process_peak_rss_bytes
 
@@ -57,6 +57,21 @@ def region_lock(layout: RegionLayout, step: str) -> Iterator[None]:
             f"region {layout.region} is being processed by another run ({exc}); {step} not started. "
             "Wait for that run to finish."
         ) from None
+
+
+def remove_killed_raw_writes(layout: RegionLayout) -> list[Path]:
+    """The half-written raw files (our writers' temporary files) that a killed simulation left in the region's raw
+    folder, removed if no run holds the region (a simulation holds it while it writes); returns what was removed.
+
+    A simulation removes them itself before it starts, but a command should not count them against the free
+    space it needs, nor leave them for regions it does not simulate again."""
+    if not layout.raw_dir.is_dir() or not any(is_own_temp_name(p.name) for p in layout.raw_dir.iterdir()):
+        return []
+    try:
+        with region_lock(layout, "removing a killed simulation's temporary files"):
+            return remove_stale_temp_files(layout.raw_dir)
+    except RegionBusyError:
+        return []
 
 
 def raw_is_complete(layout: RegionLayout) -> bool:

@@ -63,7 +63,7 @@ class ExtractionParams:
     keep_raw: bool = param(False, "keep raw_nmm/a<r> after the clips are verified")
     compress_clips: bool = param(
         False,
-        "save clips compressed (MAT -v7, as MATLAB's default save of the original: ≈ 15 % smaller, but ≈ 35× "
+        "save clips compressed (MAT -v7, as MATLAB's default save of the original: ≈ 10–15 % smaller, but ≈ 35× "
         "slower to write and ≈ 30× slower to read) instead of uncompressed (MAT -v6, the same values)",
     )
     lexicographic_segment_order: bool = param(

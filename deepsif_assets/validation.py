@@ -93,7 +93,7 @@ def regions_per_batch(
     elif per_region <= usable:
         remedy = "lower --workers"
     else:
-        remedy = "one region's simulation does not fit (it keeps its output in memory until it is written)"
+        remedy = "one region's simulation does not fit"
     raise ValueError(
         f"simulation runs of {batch} region(s), {workers} at once, need ≈ {needed(batch) / 1e9:.1f} GB of memory; "
         f"{usable / 1e9:.1f} GB usable ({MEMORY_HEADROOM:.0%} of {available / 1e9:.1f} GB available): {remedy}"

@@ -12,7 +12,7 @@ function generate_synthetic_source(params_file)
 %   clip_counts       1 x R  usable clips per region (nmm_1 .. nmm_n exist)
 %   clip_offsets      1 x R  row of each region's first clip in the consolidated clip store
 %   window_cached     1 x R  1: clips_root/clip_windows/a{r}.mat (write_clip_windows.m) covers the region's clips
-%                            and is read instead of the clips (same numbers, no -v7 inflate of 2 MB per clip)
+%                            and is read instead of the clips (same numbers, not 2 MB read per clip)
 %   nper, n_iter, n_sources, train, scale_snr, sensor_snr, faithful_window
 %   point_05          half-magnitude distance (drawn once per dataset, as in the original)
 %   u_growth, growth_offset  uniform numbers for patch growth; region r (1-based) consumes its draws in order

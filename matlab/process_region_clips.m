@@ -216,7 +216,7 @@ if ~isempty(unknown)
     error('process_region_clips:badOption', 'unknown option(s): %s', strjoin(unknown', ', '));
 end
 numeric = setdiff(names, {'lexicographic_segment_order', 'faithful_trough_offset', 'fix_block_start', ...
-                          'skip_done_iterations', 'verbose'});
+                          'compress_clips', 'skip_done_iterations', 'verbose'});
 for k = 1:numel(numeric)
     opts.(numeric{k}) = double(opts.(numeric{k}));
 end

@@ -1,8 +1,8 @@
 function save_atomic(target, variables, format, check, copy_of)
 % SAVE_ATOMIC  Save the fields of struct VARIABLES to TARGET via a temporary file, then rename.
 %
-%   save_atomic(target, variables)                        MAT -v7 (the clip contract)
-%   save_atomic(target, variables, '-v6')                 uncompressed MAT (derived caches read many times)
+%   save_atomic(target, variables)                        MAT -v7 (compressed; markers)
+%   save_atomic(target, variables, '-v6')                 uncompressed MAT (clips by default, derived caches)
 %   save_atomic(target, variables, format, 'structure')   cheaper check of the written file (see below)
 %   save_atomic(target, variables, format, check, copy_of)
 %

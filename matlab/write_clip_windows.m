@@ -14,7 +14,7 @@ function n_clips = write_clip_windows(clip_dir, region, n_clips, target, known)
 %   window_start(k), window_length(k)                first row (1-based) and length of the window
 %   clip_mean(k, :)                          double   column means of the whole clip
 %   shape_power(k)                           double   see clip_window.m
-% plus region and n_clips. generate_synthetic_source.m reads this instead of inflating every -v7 clip; the values
+% plus region and n_clips. generate_synthetic_source.m reads this instead of every 2 MB clip; the values
 % it derives are bit-identical to loading the clips. The window is at most 101 rows, a fifth of the clip.
 if n_clips < 1
     return;

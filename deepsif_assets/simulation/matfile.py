@@ -1,8 +1,8 @@
-"""MAT-file level 5 (``-v6``, uncompressed) writer for real 2-D float arrays, without a copy of any array.
+"""MAT-file level 5 (``-v6``, uncompressed) writer for real 2-D float arrays.
 
-``scipy.io.savemat`` first copies every array into a ``bytes`` object in column-major order; for the 400 MB
-compact raw files that is a second copy of each lane's data in memory. :func:`write_mat` writes a Fortran-ordered
-array's buffer as is (other arrays are copied to Fortran order first); :func:`create_mat` lays out a file of
+``scipy.io.savemat`` first copies every array into a ``bytes`` object in column-major order. :func:`write_mat`
+writes a Fortran-ordered array's buffer as is (other arrays are copied to Fortran order first); :func:`create_mat`
+lays out a file of
 given variables so that a producer can write their data in pieces (:func:`write_column_run`): the simulation
 streams each lane's decimated rows into its file instead of holding 400 MB per lane. The layout is the one
 ``scipy.io.savemat(..., format="5", do_compression=False)`` writes: a 128-byte header, then per variable one
@@ -12,6 +12,7 @@ streams each lane's decimated rows into its file instead of holding 400 MB per l
 
 from __future__ import annotations
 
+import errno
 import os
 import struct
 from collections.abc import Mapping
@@ -102,9 +103,12 @@ def create_mat(file: BinaryIO, variables: Mapping[str, tuple[tuple[int, int], np
 
 
 def write_column_run(fd: int, data_offset: int, n_rows: int, column: int, first_row: int, values: np.ndarray) -> None:
-    """Write ``values`` (contiguous) as rows ``first_row …`` of column ``column`` of a column-major variable with
-    ``n_rows`` rows whose data starts at ``data_offset`` (see :func:`create_mat`)."""
+    """Write ``values`` (contiguous, the variable's dtype) as rows ``first_row …`` of column ``column`` of a
+    column-major variable with ``n_rows`` rows whose data starts at ``data_offset`` (see :func:`create_mat`)."""
+    if column < 0 or first_row < 0 or first_row + len(values) > n_rows:
+        raise ValueError(f"rows {first_row}..{first_row + len(values) - 1} of column {column} are outside the "
+                         f"variable's {n_rows} rows")
     position = data_offset + (column * n_rows + first_row) * values.itemsize
     written = os.pwrite(fd, values, position)
-    if written != values.nbytes:
-        raise OSError(f"wrote {written} of {values.nbytes} bytes at {position}")
+    if written != values.nbytes:  # a regular file writes all or raises; never publish a short write
+        raise OSError(errno.EIO, f"wrote {written} of {values.nbytes} bytes at offset {position}")

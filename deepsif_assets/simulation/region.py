@@ -17,7 +17,7 @@ batch (:mod:`.lanes`; engine "fast") and writes every region's directory exactly
 (which is its one-region call). A lane's output does not depend on the batch it runs in. Memory: the compact
 format streams each lane's rows into its file (:class:`_CompactFiles`; 8 MB of buffer per lane) and needs about
 10 MB per lane of engine state and chunk buffer besides: a batch of 4 regions = 12 lanes in the original
-configuration peaked at 0.32 GB RSS (when it held the rows until the end: 4.87 GB, and 17 s more CPU time).
+configuration peaked at 0.32 GB RSS (holding the rows until the end: 4.87 GB, and 23 s more CPU time).
 ``raw_format="original"`` holds one segment (T × 998 float32, ≈ 80 MB at 10 s, dt 0.5) per lane.
 
 Crash recovery: :func:`simulate_region` first deletes ``_complete.json`` and then every file it may have written
@@ -28,6 +28,7 @@ killed half-way (no ``_complete.json``) is simply redone from scratch; other fil
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -230,13 +231,16 @@ class _CompactFiles:
         self.n_staged = 0
 
     def finish(self) -> None:
-        """Write the last rows and every file's ``all_time``."""
+        """Write the last rows and every file's ``all_time``, and make them durable before the renames: the
+        space was allocated up front, so after a power loss a file whose rows never reached the disk would read
+        as zeros, not as a broken file."""
         if self.filled != self.n_rows:
             raise RuntimeError(f"decimation produced {self.filled} rows, expected {self.n_rows}")
         self._write_staged()
         for target, file, offsets in self.files:
             with naming_path(target):
                 write_column_run(file.fileno(), offsets["all_time"], self.n_rows, 0, 0, self.all_time)
+                os.fsync(file.fileno())
 
 
 def _validate(
@@ -561,7 +565,7 @@ def simulate_regions(
     the other. Each directory gets exactly what :func:`simulate_region` writes (module docstring; a previous
     run's partial output is removed first; ``_complete.json`` last). ``progress(region, pct)`` is called after
     each engine chunk with the percentage of that region's simulated time (0..100). Memory: see the module
-    docstring (compact: ≈ 30 MB per lane). Bad input raises
+    docstring (compact: a few tens of MB per lane). Bad input raises
     :class:`SimulationParamsError` / ``ConnectivityError`` / ``ValueError`` before anything is written.
     """
     seen: dict[int, float] = {}

@@ -155,6 +155,28 @@ def test_simulation_runs_that_cannot_fit_in_memory_are_one_error_before_any_run(
         assert instance.get_runs() == []
 
 
+def test_half_written_raw_files_of_killed_simulations_are_removed_first_unless_the_region_is_busy(env, capsys):
+    """What a kill -9 leaves of the compact raw files (temporary files, allocated whole) is removed before the
+    free-space check, but never while a run holds the region."""
+    from deepsif_assets.extraction import region_lock
+
+    anatomy, source = env
+    leftovers = {}
+    for region in (3, 4):
+        layout = RegionLayout(source, region)
+        layout.raw_dir.mkdir(parents=True)
+        leftovers[region] = layout.raw_dir / f".mean_iter_0_a_iter_{region}_ds.mat.abcd1234.tmp"
+        leftovers[region].write_bytes(b"\0" * 4096)
+        (layout.raw_dir / "notes.txt").write_text("not ours")
+    (anatomy / "leadfield_75_20k.mat").unlink()  # stop after the checks: nothing is launched
+    with region_lock(RegionLayout(source, 4), "a simulation"):
+        assert main(cli(anatomy, source, 3, 5)) == 2
+    out = capsys.readouterr().out
+    assert "removed 1 half-written raw file(s) of killed simulations" in out
+    assert not leftovers[3].exists() and leftovers[4].exists()  # region 4 was busy
+    assert (source / "raw_nmm" / "a3" / "notes.txt").exists()
+
+
 def test_octave_missing_from_path_is_found_before_launch(env, capsys, monkeypatch, tmp_path):
     anatomy, source = env
     empty_bin = tmp_path / "bin"

@@ -67,7 +67,8 @@ def write_clip(path: Path, region: int, peak: int, n_regions: int = 994, seed: i
     data = rng.normal(0.0, 0.5, (N_SAMPLES, n_regions))
     data[:, region] += spike_waveform(np.array([peak]))[:, 0]
     path.parent.mkdir(parents=True, exist_ok=True)
-    scipy.io.savemat(path, {"data": data.astype(np.float32)}, do_compression=True)
+    # uncompressed, as extraction writes clips by default (the universal pool above is compressed, like -v7)
+    scipy.io.savemat(path, {"data": data.astype(np.float32)}, do_compression=False)
 
 
 def synthetic_request(anatomy_dir, source_dir, candidate_regions, **params):

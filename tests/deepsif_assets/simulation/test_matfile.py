@@ -87,3 +87,14 @@ def test_create_mat_refuses_bad_variables_before_writing(tmp_path):
     with open(path, "w+b") as f, pytest.raises(ValueError, match="bad: expected a 1-D or 2-D float32/float64"):
         create_mat(f, {"ok": ((3, 2), np.float32), "bad": ((3, 2), np.int16)})
     assert path.stat().st_size == 0
+
+
+def test_a_column_run_outside_its_variable_is_refused(tmp_path):
+    with open(tmp_path / "v.mat", "w+b") as f:
+        offsets = create_mat(f, {"a": ((10, 2), np.float32), "b": ((3, 1), np.float64)})
+        size = f.seek(0, 2)
+        for column, first in ((0, 8), (-1, 0), (1, -1)):
+            with pytest.raises(ValueError, match="outside the variable's 10 rows"):
+                write_column_run(f.fileno(), offsets["a"], 10, column, first, np.ones(3, np.float32))
+        assert f.seek(0, 2) == size
+    assert scipy.io.loadmat(tmp_path / "v.mat")["b"].tolist() == [[0.0], [0.0], [0.0]]  # b untouched

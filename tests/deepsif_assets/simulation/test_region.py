@@ -202,7 +202,7 @@ def test_compact_files_stream_in_place_and_a_failure_leaves_none(
         simulate_region(connectivity_998, REGION, params, out_dir, progress=fail_half_way)
     assert len(seen_temporaries[0]) == len(params.iterations)  # one file per lane, being filled
     assert [p.name for p in out_dir.iterdir()] == []
-    (out_dir / f".mean_iter_0_a_iter_{REGION}_ds.mat.k9k9k9.tmp").write_bytes(b"\0" * 4096)  # a kill -9's
+    (out_dir / f".mean_iter_0_a_iter_{REGION}_ds.mat.k9k9k9k9.tmp").write_bytes(b"\0" * 4096)  # a kill -9's
     assert params.n_decimated < _CompactFiles.ROWS_PER_WRITE  # the fixture's files: written at once
     monkeypatch.setattr(_CompactFiles, "ROWS_PER_WRITE", 7)
     simulate_region(connectivity_998, REGION, params, out_dir)

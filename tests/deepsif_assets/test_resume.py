@@ -4,7 +4,7 @@ import json
 
 from deepsif_assets.fingerprint import fingerprint_of
 from deepsif_assets.layout import RegionLayout
-from deepsif_assets.resume import Action, plan_region
+from deepsif_assets.resume import Action, RegionPlan, plan_region
 from tests.support.region_fixtures import write_region_raw
 
 
@@ -52,3 +52,11 @@ def test_plans(tmp_path):
     unknown = RegionLayout(tmp_path, 5)
     _complete_clips(unknown, None)
     assert plan_region(unknown, (0, 1, 2), True, requested).conflicts, "unrecorded clips are never trusted"
+    # an extraction killed between its last clip and recording the configuration: the raw data is still there
+    killed = RegionLayout(tmp_path, 6)
+    write_region_raw(tmp_path, 6, simulation=requested["simulation"])
+    _complete_clips(killed, None)
+    assert plan_region(killed, (0, 1, 2), False, requested) == RegionPlan(6, Action.EXTRACT)
+    write_region_raw(tmp_path, 7, simulation=other["simulation"])
+    _complete_clips(RegionLayout(tmp_path, 7), None)
+    assert plan_region(RegionLayout(tmp_path, 7), (0, 1, 2), False, requested).conflicts

@@ -2,9 +2,9 @@
 
 ``scipy.io.savemat`` first copies every array into a ``bytes`` object in column-major order. :func:`write_mat`
 writes a Fortran-ordered array's buffer as is (other arrays are copied to Fortran order first); :func:`create_mat`
-lays out a file of
-given variables so that a producer can write their data in pieces (:func:`write_column_run`): the simulation
-streams each lane's decimated rows into its file instead of holding 400 MB per lane. The layout is the one
+lays out a file of given variables so that a producer can write their data in pieces (:func:`write_column_run`):
+the simulation streams each lane's decimated rows into its file instead of holding 400 MB per lane. The layout is
+the one
 ``scipy.io.savemat(..., format="5", do_compression=False)`` writes: a 128-byte header, then per variable one
 ``miMATRIX`` element with array flags, dimensions, name and the real part; MATLAB, Octave and
 ``scipy.io.loadmat`` read it (tests).
@@ -48,17 +48,23 @@ def _checked_dtype(name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.dty
     return little
 
 
+def _data_bytes(shape: tuple[int, int], dtype: np.dtype) -> tuple[int, int]:
+    """A variable's data size in bytes, and with the padding to 8 bytes that follows it."""
+    n_bytes = shape[0] * shape[1] * dtype.itemsize
+    return n_bytes, n_bytes + len(_padding(n_bytes))
+
+
 def _element_head(name: str, shape: tuple[int, int], dtype: np.dtype) -> bytes:
     """The bytes of a variable's ``miMATRIX`` element before its data."""
     mx_class, data_type = _TYPES[dtype]
-    n_bytes = shape[0] * shape[1] * dtype.itemsize
+    n_bytes, padded = _data_bytes(shape, dtype)
     body = (
         struct.pack("<IIII", _MI_UINT32, 8, mx_class, 0)  # array flags: class, no complex/global/logical
         + struct.pack("<IIii", _MI_INT32, 8, *shape)
         + _name_element(name.encode("ascii"))
         + struct.pack("<II", data_type, n_bytes)
     )  # fmt: skip
-    return struct.pack("<II", _MI_MATRIX, len(body) + n_bytes + len(_padding(n_bytes))) + body
+    return struct.pack("<II", _MI_MATRIX, len(body) + padded) + body
 
 
 def write_mat(stream: BinaryIO, variables: Mapping[str, np.ndarray]) -> None:
@@ -90,8 +96,7 @@ def create_mat(file: BinaryIO, variables: Mapping[str, tuple[tuple[int, int], np
         dtype = _checked_dtype(name, tuple(shape), dtype)
         head = _element_head(name, shape, dtype)
         layout.append((name, offset, head))
-        n_bytes = shape[0] * shape[1] * dtype.itemsize
-        offset += len(head) + n_bytes + len(_padding(n_bytes))
+        offset += len(head) + _data_bytes(shape, dtype)[1]
     os.posix_fallocate(file.fileno(), 0, offset)  # reads as zeros: the padding
     file.seek(0)
     file.write(_HEADER)

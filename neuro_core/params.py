@@ -171,9 +171,7 @@ def add_param_arguments(
             continue
         default = field.default
         names = [field.flag, *field.info.aliases]
-        # argparse %-formats help texts: a literal % must be doubled
-        help_text = field.info.describe().replace("%", "%%")
-        kwargs: dict[str, Any] = {"dest": dest_prefix + field.name, "default": default, "help": help_text}
+        kwargs: dict[str, Any] = {"dest": dest_prefix + field.name, "default": default, "help": field.info.describe()}
         if field.user_type is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
         else:
@@ -191,6 +189,7 @@ def add_param_arguments(
             kwargs["help"] += f" [default: {shown}]"
         elif field.user_type is bool:
             kwargs["help"] += f" [default: {'on' if default else 'off'}]"
+        kwargs["help"] = kwargs["help"].replace("%", "%%")  # argparse %-formats help texts
         parser.add_argument(*names, **kwargs)
 
 

@@ -1,6 +1,7 @@
 """Whole-region clip fidelity of a precision against the faithful one, asserted over several regions.
 
     .venv/bin/python benchmarks/deepsif_clip_fidelity.py [--regions 0 1 2 3 500 501 502 503] [--candidate fast]
+        [-- extra deepsif-generate flags, e.g. --workers 1]
 
 Every listed region runs through ``deepsif-generate`` in the original configuration (3 iterations × 20 × 10 s,
 compact raw data, Octave extraction) twice, in two fresh source folders and Dagster instances: once with
@@ -51,14 +52,14 @@ def contiguous_ranges(regions: list[int]) -> list[tuple[int, int]]:
     return ranges
 
 
-def generate(source: Path, home: Path, regions: list[int], precision: str) -> float:
+def generate(source: Path, home: Path, regions: list[int], precision: str, extra: list[str]) -> float:
     """``deepsif-generate`` over ``regions`` with ``precision``; wall seconds. Exits 2 if a command fails."""
     started = time.monotonic()
     for start, end in contiguous_ranges(regions):
         command = [
             str(Path(sys.executable).parent / "deepsif-generate"),
             "--start_region", str(start), "--end_region", str(end), "--source-dir", str(source),
-            "--precision", precision, "--no-synthetic-source",
+            "--precision", precision, "--no-synthetic-source", *extra,
         ]  # fmt: skip
         done = subprocess.run(command, env={**os.environ, "DAGSTER_HOME": str(home)}, cwd=home.parent)
         if done.returncode != 0:
@@ -110,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         help="precision compared with faithful",
     )  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep the temporary source folders and instances")
+    parser.add_argument("extra", nargs="*", help="further deepsif-generate flags (after --)")
     args = parser.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="deepsif-clip-fidelity-"))
@@ -118,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         root = work / precision
         (root / "home").mkdir(parents=True)
         sources[precision] = root / "source"
-        wall = generate(sources[precision], root / "home", args.regions, precision)
+        wall = generate(sources[precision], root / "home", args.regions, precision, args.extra)
         print(f"precision {precision}: {len(args.regions)} regions in {wall:.0f} s", flush=True)
 
     failed = []

@@ -19,7 +19,9 @@ per node and step when the state is written to the ring (with DeepSIF's constant
 S(y1 − y2)); per target the delayed terms are summed in ascending source order. Two precisions
 (:data:`.lanes.ENGINE_PRECISIONS`): ``"faithful"`` evaluates every sigmoid with libm ``exp`` (the same as TVB's
 numba dfun), bit for bit the output of the previous single-lane engine (≈ 0.09–0.12 ms/step); ``"fast"``
-(default) uses a vectorised exp (≤ 1.5 ulp, measured 1.03) and one exp for both y0 sigmoids, which changes the last bits only.
+(default) uses a vectorised exp (≤ 1.5 ulp, measured 1.03) and one exp for both y0 sigmoids, which changes the last
+bits of a step only (over a whole region, a trace near the spike threshold can amplify them for a while and change
+some clips: ``benchmarks/deepsif_clip_fidelity.py``).
 Speed per simulated step: ``benchmarks/deepsif_lanes_benchmark.py``.
 
 **Tolerance vs stock tvb-library (same seed)** — round-off only: TVB evaluates the coupling ``exp`` with NumPy's

@@ -1,13 +1,13 @@
-"""Whole-region clip fidelity of a precision against the faithful one, asserted over several regions.
+"""Whole-region clip fidelity of the fast precision against the faithful one, asserted over several regions.
 
-    .venv/bin/python benchmarks/deepsif_clip_fidelity.py [--regions 0 1 2 3 500 501 502 503] [--candidate fast]
+    .venv/bin/python benchmarks/deepsif_clip_fidelity.py [--regions 0 1 2 3 500 501 502 503] [--keep]
         [-- extra deepsif-generate flags, e.g. --workers 1]
 
 Every listed region runs through ``deepsif-generate`` in the original configuration (3 iterations × 20 × 10 s,
 compact raw data, Octave extraction) twice, in two fresh source folders and Dagster instances: once with
 ``--precision faithful`` (libm exp and a float64 ring: bit for bit the single-simulation engine, the reference)
-and once with the candidate precision. Contiguous regions share one command, so they are batched as
-``deepsif-generate`` batches them by default. About 25 min for the default 8 regions on 2 cores.
+and once with ``--precision fast`` (the default). Contiguous regions share one command, so they are batched as
+``deepsif-generate`` batches them by default. About 20 min for the default 8 regions on 2 cores.
 
 Asserted per region and iteration: the same number of clips and the same marker spike times; per clip
 max |Δ| ≤ 1e-3 · max |reference clip|. Printed: clip counts, the worst clip's relative difference per region, the
@@ -34,7 +34,6 @@ sys.path.insert(0, str(REPO))
 
 from deepsif_assets.extraction import read_marker  # noqa: E402
 from deepsif_assets.layout import RegionLayout  # noqa: E402
-from deepsif_assets.simulation import ENGINE_PRECISIONS  # noqa: E402
 
 DEFAULT_REGIONS = (0, 1, 2, 3, 500, 501, 502, 503)
 ITERATIONS = (0, 1, 2)
@@ -72,12 +71,12 @@ def _clip(layout: RegionLayout, k: int) -> np.ndarray:
     return scipy.io.loadmat(layout.clip_path(k), variable_names=["data"])["data"].astype(np.float64)
 
 
-def compare_region(reference: RegionLayout, candidate: RegionLayout) -> dict:
+def compare_region(reference: RegionLayout, fast: RegionLayout) -> dict:
     """Markers and clips of one region: the problems found and the worst clip's relative difference."""
     problems: list[str] = []
     worst, identical, total = 0.0, 0, 0
     for m in ITERATIONS:
-        ref_marker, new_marker = read_marker(reference.marker_path(m)), read_marker(candidate.marker_path(m))
+        ref_marker, new_marker = read_marker(reference.marker_path(m)), read_marker(fast.marker_path(m))
         if ref_marker.num_spike != new_marker.num_spike:
             problems.append(
                 f"iteration {m}: {new_marker.num_spike} clips vs {ref_marker.num_spike} (cumulative)"
@@ -85,13 +84,14 @@ def compare_region(reference: RegionLayout, candidate: RegionLayout) -> dict:
         if ref_marker.spike_time != new_marker.spike_time:
             only_ref = sorted(set(ref_marker.spike_time) - set(new_marker.spike_time))
             only_new = sorted(set(new_marker.spike_time) - set(ref_marker.spike_time))
-            problems.append(f"iteration {m}: spike times only in the reference {only_ref}, only in the candidate "
-                            f"{only_new}")  # fmt: skip
+            problems.append(
+                f"iteration {m}: spike times only with faithful {only_ref}, only with fast {only_new}"
+            )
         total = ref_marker.num_spike
     if problems:
         return {"problems": problems, "clips": total, "worst": float("nan"), "identical": 0}
     for k in range(1, total + 1):
-        ref, new = _clip(reference, k), _clip(candidate, k)
+        ref, new = _clip(reference, k), _clip(fast, k)
         if ref.shape != new.shape:
             problems.append(f"clip {k}: shape {new.shape} vs {ref.shape}")
             continue
@@ -106,17 +106,13 @@ def compare_region(reference: RegionLayout, candidate: RegionLayout) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--regions", type=int, nargs="+", default=list(DEFAULT_REGIONS), help="fs region ids")
-    parser.add_argument(
-        "--candidate", default="fast", choices=[p for p in ENGINE_PRECISIONS if p != "faithful"],
-        help="precision compared with faithful",
-    )  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep the temporary source folders and instances")
     parser.add_argument("extra", nargs="*", help="further deepsif-generate flags (after --)")
     args = parser.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="deepsif-clip-fidelity-"))
     sources = {}
-    for precision in ("faithful", args.candidate):
+    for precision in ("faithful", "fast"):
         root = work / precision
         (root / "home").mkdir(parents=True)
         sources[precision] = root / "source"
@@ -124,11 +120,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"precision {precision}: {len(args.regions)} regions in {wall:.0f} s", flush=True)
 
     failed = []
-    print(f"\n{args.candidate} vs faithful precision, per region (criterion: same clips and spike times, "
+    print(f"\nfast vs faithful precision, per region (criterion: same clips and spike times, "
           f"max|Δ| ≤ {MAX_RELATIVE_DIFF:g}·max|y| per clip)")  # fmt: skip
     for region in sorted(set(args.regions)):
         result = compare_region(
-            RegionLayout(sources["faithful"], region), RegionLayout(sources[args.candidate], region)
+            RegionLayout(sources["faithful"], region), RegionLayout(sources["fast"], region)
         )
         verdict = "OK" if not result["problems"] else "FAILED"
         print(

@@ -22,8 +22,10 @@ import os
 os.environ.setdefault("NUMBA_NUM_THREADS", "2")  # the threads=2 child needs two; timings pin one core
 
 import argparse
+import atexit
 import importlib.util
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -53,6 +55,7 @@ def _old_engine_class():
     source = source.replace("from .connectivity", "from deepsif_assets.simulation.connectivity")
     source = source.replace("from .legacy_rng", "from deepsif_assets.simulation.legacy_rng")
     folder = Path(tempfile.mkdtemp(prefix="deepsif_old_engine_"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)  # with numba's cache files beside the module
     path = folder / "old_deepsif_engine.py"
     path.write_text(source)
     spec = importlib.util.spec_from_file_location("old_deepsif_engine", path)

@@ -34,17 +34,19 @@ def plan_region(
 ) -> RegionPlan:
     """The action for one region; ``requested`` is the whole configuration (with its fingerprint)."""
     status = extraction_status(layout, iterations)
-    raw_requested = (
-        raw_is_complete(layout) and read_configuration(layout.raw_dir / CONFIGURATION_FILE) == requested["simulation"]
-    )
     if status.state is ExtractionState.COMPLETE:
         recorded = read_configuration(layout.configuration_path)
         if recorded is not None and recorded.get("fingerprint") == requested["fingerprint"]:
             return RegionPlan(layout.region, Action.SKIP if materialized else Action.EXTRACT)
-        if recorded is None and raw_requested:
+        if recorded is None and _raw_is_requested(layout, requested):
             # an extraction killed after its clips, before it recorded their configuration (the raw data goes only
             # after that): its clips are redone from this raw data, never trusted
             return RegionPlan(layout.region, Action.EXTRACT)
         changed = differences(recorded, requested) if recorded else [f"configuration: {UNKNOWN} (not recorded)"]
         return RegionPlan(layout.region, Action.SIMULATE, changed)
-    return RegionPlan(layout.region, Action.EXTRACT if raw_requested else Action.SIMULATE)
+    return RegionPlan(layout.region, Action.EXTRACT if _raw_is_requested(layout, requested) else Action.SIMULATE)
+
+
+def _raw_is_requested(layout: RegionLayout, requested: dict[str, Any]) -> bool:
+    """Complete raw data of the requested simulation (read only where the plan depends on it)."""
+    return raw_is_complete(layout) and read_configuration(layout.raw_dir / CONFIGURATION_FILE) == requested["simulation"]

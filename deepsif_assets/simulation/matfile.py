@@ -4,9 +4,8 @@
 writes a Fortran-ordered array's buffer as is (other arrays are copied to Fortran order first); :func:`create_mat`
 lays out a file of given variables so that a producer can write their data in pieces (:func:`write_column_run`):
 the simulation streams each lane's decimated rows into its file instead of holding 400 MB per lane. The layout is
-the one
-``scipy.io.savemat(..., format="5", do_compression=False)`` writes: a 128-byte header, then per variable one
-``miMATRIX`` element with array flags, dimensions, name and the real part; MATLAB, Octave and
+the one ``scipy.io.savemat(..., format="5", do_compression=False)`` writes: a 128-byte header, then per variable
+one ``miMATRIX`` element with array flags, dimensions, name and the real part; MATLAB, Octave and
 ``scipy.io.loadmat`` read it (tests).
 """
 

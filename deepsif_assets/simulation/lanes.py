@@ -22,7 +22,7 @@ additive noise on y4 from one legacy ``normal(size=(6, n, 1))`` per step). What 
 * **one random stream per distinct seed** — lanes with the same seed (seed policy ``fixed``: every lane)
   consume the identical legacy stream: same uniform initial history, same per-step standard normals (each lane
   scales them by its own noise amplitude). The stream is replayed once per step for all of them
-  (:func:`.legacy_rng.legacy_normals`); lanes with distinct seeds replay one stream each (≈ 16 µs per stream
+  (:func:`.legacy_rng.legacy_normals`); lanes with distinct seeds replay one stream each (≈ 18 µs per stream
   and step).
 * **vectorised exp** (``precision="fast"``, the default) — the four sigmoid ``exp`` evaluations per value and
   step use :func:`_exp_fast` (Cody–Waite reduction by ln 2, degree-13 Taylor polynomial by Estrin's scheme
@@ -924,7 +924,7 @@ class LanesSimulator:
         seeds = sorted({int(lane.seed) for lane in lanes})
         lane_stream = np.array([seeds.index(int(lane.seed)) for lane in lanes], dtype=np.int64)
         self.n_streams = len(seeds)
-        self._keys = np.empty((len(seeds), 1248), dtype=np.int64)
+        self._keys = np.empty((len(seeds), 1248), dtype=np.uint32)
         self._pos = np.empty((len(seeds), 1), dtype=np.int64)
         self._gauss = np.empty((len(seeds), 2), dtype=np.float64)
         x = np.empty((6, n, n_lanes))

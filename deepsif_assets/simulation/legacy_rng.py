@@ -6,7 +6,11 @@ in compiled code and ``log``/``sqrt`` are evaluated only for the Gaussians that 
 numbers (verified against NumPy in the tests) at a fraction of the cost.
 
 State layout (all NumPy arrays so numba functions can mutate them in place):
-``key`` int64[1248] (raw + tempered 32-bit words), ``pos`` int64[1], ``gauss`` float64[2] = (has_gauss, cached value).
+``key`` uint32[1248] (raw + tempered words), ``pos`` int64[1], ``gauss`` float64[2] = (has_gauss, cached value).
+
+Why 32-bit words: AVX2 has no 64-bit integer multiply and no 64-bit integer → double conversion, so int64 words
+kept the twist and the 53-bit doubles scalar; as uint32 both vectorise (8 words, 4 conversions per instruction)
+and the replay of one step's 5,964 draws takes ≈ 18 µs instead of ≈ 33 µs (same numbers, tests).
 """
 
 from __future__ import annotations
@@ -26,14 +30,14 @@ _LOWER = 0x7FFFFFFF
 def state_from_random_state(rs: np.random.RandomState) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Copy the MT19937 state of ``rs`` into (key, pos, gauss) arrays for the numba functions.
 
-    ``key`` is int64[1248]: the 624 raw state words followed by the same words tempered (the outputs of the current
-    block), so the hot loop reads outputs without re-tempering. Words are < 2**32, so int64 arithmetic is exact.
+    ``key`` is uint32[1248]: the 624 raw state words followed by the same words tempered (the outputs of the
+    current block), so the hot loop reads outputs without re-tempering.
     """
     name, key, pos, has_gauss, cached = rs.get_state(legacy=True)
     if name != "MT19937":
         raise ValueError(f"unsupported bit generator {name!r}")
-    state = np.zeros(2 * _N, dtype=np.int64)
-    state[:_N] = np.asarray(key, dtype=np.int64)
+    state = np.zeros(2 * _N, dtype=np.uint32)
+    state[:_N] = np.asarray(key, dtype=np.uint32)
     _temper_block(state)
     return (
         state,
@@ -53,24 +57,36 @@ def state_to_random_state(key: np.ndarray, pos: np.ndarray, gauss: np.ndarray) -
 def _temper_block(key):
     for i in range(_N):
         y = key[i]
-        y ^= y >> 11
-        y ^= (y << 7) & 0x9D2C5680
-        y ^= (y << 15) & 0xEFC60000
-        y ^= y >> 18
+        y ^= y >> np.uint32(11)
+        y ^= (y << np.uint32(7)) & np.uint32(0x9D2C5680)
+        y ^= (y << np.uint32(15)) & np.uint32(0xEFC60000)
+        y ^= y >> np.uint32(18)
         key[_N + i] = y
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _twist(upper, lower):
+    # MATRIX_A where the low bit is set, selected by a mask (a multiply by the bit would not vectorise)
+    y = (upper & np.uint32(_UPPER)) | (lower & np.uint32(_LOWER))
+    return (y >> np.uint32(1)) ^ ((np.uint32(0) - (y & np.uint32(1))) & np.uint32(_MATRIX_A))
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _u53(a, b):
+    """NumPy's double in [0, 1) from two words (27 + 26 bits); both shifted words fit an int32, whose
+    conversion to double vectorises."""
+    high, low = np.int32(a >> np.uint32(5)), np.int32(b >> np.uint32(6))
+    return (float(high) * 67108864.0 + float(low)) / 9007199254740992.0
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _regenerate(key):
     """Next MT19937 block in ``key[:624]``, tempered outputs in ``key[624:]``."""
     for i in range(_N - _M):
-        y = (key[i] & _UPPER) | (key[i + 1] & _LOWER)
-        key[i] = key[i + _M] ^ (y >> 1) ^ (_MATRIX_A * (y & 1))
+        key[i] = key[i + _M] ^ _twist(key[i], key[i + 1])
     for i in range(_N - _M, _N - 1):
-        y = (key[i] & _UPPER) | (key[i + 1] & _LOWER)
-        key[i] = key[i + _M - _N] ^ (y >> 1) ^ (_MATRIX_A * (y & 1))
-    y = (key[_N - 1] & _UPPER) | (key[0] & _LOWER)
-    key[_N - 1] = key[_M - 1] ^ (y >> 1) ^ (_MATRIX_A * (y & 1))
+        key[i] = key[i + _M - _N] ^ _twist(key[i], key[i + 1])
+    key[_N - 1] = key[_M - 1] ^ _twist(key[_N - 1], key[0])
     _temper_block(key)
 
 
@@ -99,7 +115,7 @@ def legacy_normals(key, pos, gauss, n_total, lo, hi, out):
     keep_x2 = np.empty(n_need + 1)
     keep_r2 = np.empty(n_need + 1)
     p = pos[0]
-    words = np.empty(4, dtype=np.int64)
+    words = np.empty(4, dtype=np.uint32)
     block_x1 = np.empty(_N // 4)
     block_x2 = np.empty(_N // 4)
     block_r2 = np.empty(_N // 4)
@@ -117,8 +133,8 @@ def legacy_normals(key, pos, gauss, n_total, lo, hi, out):
                     p = 0
                 words[w] = key[_N + p]
                 p += 1
-            x1 = 2.0 * ((float(words[0] >> 5) * 67108864.0 + float(words[1] >> 6)) / 9007199254740992.0) - 1.0
-            x2 = 2.0 * ((float(words[2] >> 5) * 67108864.0 + float(words[3] >> 6)) / 9007199254740992.0) - 1.0
+            x1 = 2.0 * _u53(words[0], words[1]) - 1.0
+            x2 = 2.0 * _u53(words[2], words[3]) - 1.0
             r2 = x1 * x1 + x2 * x2
             if r2 < 1.0 and r2 != 0.0:
                 if q_lo <= k < q_hi:
@@ -133,10 +149,8 @@ def legacy_normals(key, pos, gauss, n_total, lo, hi, out):
         block = key[_N + p : _N + p + 4 * n_groups]
         n_accepted = 0
         for g in range(n_groups):
-            u1 = (float(block[4 * g] >> 5) * 67108864.0 + float(block[4 * g + 1] >> 6)) / 9007199254740992.0
-            u2 = (
-                float(block[4 * g + 2] >> 5) * 67108864.0 + float(block[4 * g + 3] >> 6)
-            ) / 9007199254740992.0
+            u1 = _u53(block[4 * g], block[4 * g + 1])
+            u2 = _u53(block[4 * g + 2], block[4 * g + 3])
             c1 = 2.0 * u1 - 1.0
             c2 = 2.0 * u2 - 1.0
             cr2 = c1 * c1 + c2 * c2
@@ -147,10 +161,8 @@ def legacy_normals(key, pos, gauss, n_total, lo, hi, out):
             continue
         # all attempts of the block at once (vectorisable), then a branch-free acceptance scan
         for g in range(n_groups):
-            u1 = (float(block[4 * g] >> 5) * 67108864.0 + float(block[4 * g + 1] >> 6)) / 9007199254740992.0
-            u2 = (
-                float(block[4 * g + 2] >> 5) * 67108864.0 + float(block[4 * g + 3] >> 6)
-            ) / 9007199254740992.0
+            u1 = _u53(block[4 * g], block[4 * g + 1])
+            u2 = _u53(block[4 * g + 2], block[4 * g + 3])
             block_x1[g] = 2.0 * u1 - 1.0
             block_x2[g] = 2.0 * u2 - 1.0
             block_r2[g] = block_x1[g] * block_x1[g] + block_x2[g] * block_x2[g]

@@ -2,6 +2,7 @@
 
 Prints, in one run (wrap it in ``flock /tmp/neuro-bench.lock``; the load average is printed before and after):
 
+* CPU µs for one step's legacy normal draws: NumPy's ``RandomState.normal`` vs the compiled replay;
 * CPU ms per simulated step of ONE simulation (batch time / K) for K = 1, 3, 6, 12 lanes, precision "fast"
   (default) and "faithful", beside stock tvb-library and the previous engine (commit 6f7d639's
   ``FastJansenRitSimulator``, loaded from git into a temporary module), with ratios; one core pinned;
@@ -110,6 +111,33 @@ def timings(zip_path: Path, steps: int, tvb_steps: int, repeats: int) -> dict:
             sim = LanesSimulator(con, _lanes(k, params), dt=params.dt, precision=precision)
             out["lanes"][(precision, k)] = _best_cpu_ms_per_step(sim, steps, repeats) / k
     return out
+
+
+def replay_timings(steps: int, repeats: int, n: int = 998) -> dict:
+    """CPU µs per step for one step's legacy draws, normal(size=(6, n, 1)): NumPy vs the compiled replay."""
+    from numba import njit
+
+    from deepsif_assets.simulation.legacy_rng import legacy_normals, state_from_random_state
+
+    @njit(cache=False)
+    def replay(key, pos, gauss, out, n_steps):
+        for _ in range(n_steps):
+            legacy_normals(key, pos, gauss, 6 * n, 4 * n, 5 * n, out)
+
+    rs = np.random.RandomState(42)
+    key, pos, gauss = state_from_random_state(rs)
+    row4 = np.empty(n)
+    replay(key, pos, gauss, row4, 1)  # compiled
+    best = {"numpy_us": float("inf"), "replay_us": float("inf")}
+    for _ in range(repeats):
+        t0 = time.process_time()
+        for _ in range(steps):
+            rs.normal(size=(6, n, 1))
+        best["numpy_us"] = min(best["numpy_us"], 1e6 * (time.process_time() - t0) / steps)
+        t0 = time.process_time()
+        replay(key, pos, gauss, row4, steps)
+        best["replay_us"] = min(best["replay_us"], 1e6 * (time.process_time() - t0) / steps)
+    return best
 
 
 def threads_child(zip_path: Path, steps: int, repeats: int) -> dict:
@@ -292,6 +320,12 @@ def _timing_report(args: argparse.Namespace) -> None:
             f"  lanes {precision:8s} K={k:2d}        : {ms:9.4f}   vs previous {r['old_ms'] / ms:5.2f}x, "
             f"vs tvb {r['tvb_ms'] / ms:6.0f}x"
         )
+    replay = replay_timings(args.steps, args.repeats)
+    print(
+        f"legacy noise of one step, normal(size=(6, 998, 1)), CPU µs: NumPy {replay['numpy_us']:.1f}, compiled "
+        f"replay {replay['replay_us']:.1f} ({replay['numpy_us'] / replay['replay_us']:.1f}x; shared by the lanes "
+        "of one seed)"
+    )
     os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
     child = subprocess.run(
         [

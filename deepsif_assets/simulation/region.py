@@ -176,9 +176,11 @@ class _CompactFiles:
     Why a buffer and runs of rows: every chunk adds a few rows to each of the 994 columns, so filling each lane's
     whole array (or its mapped file) in place touched ≈ 1,000 fresh pages per lane and chunk. Outside the engine, a
     4-region batch in the original configuration took 40 s holding the arrays until the end, 35 s with mapped
-    files, 17 s this way."""
+    files, 17 s this way. Each write is one system call per column, so longer runs cost less: 4,096 rows
+    (16 MB buffered per lane) took 0.66–0.71 s of ``pwrite`` per 4 segments of a 4-region batch, 2,048 rows
+    0.89–1.03 s."""
 
-    ROWS_PER_WRITE = 2048  # 8 KB per column and write
+    ROWS_PER_WRITE = 4096  # 16 KB per column and write
 
     def __init__(
         self,

@@ -5,6 +5,8 @@ Public API: :class:`SimulationParams`, :data:`FS_TO_TVB`, :func:`excitable_tvb_n
 batch) → :class:`RegionSimulationResult`, :data:`ENGINE_PRECISIONS`. tvb-library loads lazily.
 """
 
+from neuro_core.numba_cache import drop_stale_caches
+
 from .connectivity import Connectivity, ConnectivityError, load_connectivity
 from .lanes import DEFAULT_PRECISION, ENGINE_PRECISIONS
 from .params import (
@@ -28,6 +30,10 @@ from .region import (
     simulate_region,
     simulate_regions,
 )
+
+# The compiled kernels in numba's cache also hold code from the package's other files (lanes.py calls
+# legacy_rng.py): they are dropped when any source of the package changed.
+drop_stale_caches(__name__)
 
 __all__ = [
     "COMPLETE_MARKER",

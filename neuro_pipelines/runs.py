@@ -203,9 +203,10 @@ class RunExecutor:
             exited = worker.process.poll() is not None
             for tracked in list(worker.runs):
                 outcome = _poll(self.instance, tracked, exited, worker.process.returncode, self.on_line)
-                if outcome is not None:
-                    worker.runs.remove(tracked)
-                    ended.append(outcome)
+                if outcome is None:
+                    break  # a worker executes its runs in turn: the ones after this have not started
+                worker.runs.remove(tracked)
+                ended.append(outcome)
             if not worker.runs:
                 worker.process.wait()
                 self._workers.remove(worker)

@@ -139,7 +139,11 @@ def draw_cortex_views(
         colours[lit] = _shade(colours[lit], surface.normals[faces][lit], towards)
         # Not anti-aliased: no hairline seams between triangles, each pixel one face's exact colour (the PNG is
         # half the size, the highlight colour stays exact); at ~1 px per triangle the edges do not look jagged.
-        ax.add_collection(PolyCollection(flat, facecolors=colours, linewidths=0, antialiased=False))
+        surface_patches = PolyCollection(flat, facecolors=colours, linewidths=0, antialiased=False)
+        # The limits are set below and the axes are off: measuring the 10,000 polygons for the data limits and the
+        # layout's bounding boxes cost ≈ 0.08 of the ≈ 0.7 CPU-s of a region picture (the same PNG bytes without).
+        surface_patches.set_in_layout(False)
+        ax.add_collection(surface_patches, autolim=False)
         ax.set_xlim(flat[..., 0].min() - 2, flat[..., 0].max() + 2)
         ax.set_ylim(flat[..., 1].min() - 2, flat[..., 1].max() + 2)
         ax.set_aspect("equal")

@@ -729,10 +729,11 @@ def _chunk_step(
     # vectorising it: it cannot bound the accessed range for its aliasing checks)
     zs = scratch[0]
     zr = zraw[b]
-    n = node_h.shape[0]
+    n = np.uint64(node_h.shape[0])
+    nk = np.uint64(n_lanes)
     for node in range(np.uint64(node_lo), np.uint64(node_hi)):
-        for lane in range(n_lanes):
-            zs[node * n_lanes + lane] = sqrt_dt * zr[lane_stream[lane] * n + node]
+        for lane in range(nk):
+            zs[node * nk + lane] = sqrt_dt * zr[np.uint64(lane_stream[lane]) * n + node]
     if mode == _MODE_LIBM:
         _heun_faithful(lo, hi, x, s12, A, mu, blk[b], zs, gain, k, dt, scratch[1:], out_row)
     else:

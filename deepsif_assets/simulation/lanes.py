@@ -82,7 +82,8 @@ _SHIFT = 6755399441055744.0 + 1023.0
 _EXP_CLAMP = 708.0
 # 1/k! for k = 2..13 (degree 13: truncation < 5e-18 relative for |r| ≤ ln2/2)
 _C = tuple(1.0 / math.factorial(k) for k in range(2, 14))
-_C2, _C3, _C4, _C5, _C6, _C7, _C8, _C9, _C10, _C11, _C12, _C13 = _C
+# :func:`_exp_fast`'s constants in order; the kernel receives them at run time, after the model's (see _heun_tiles)
+_EXP_CONSTANTS = (_EXP_CLAMP, _LOG2E, _SHIFT, _LN2_HI, _LN2_LO, *_C)
 
 
 # --- 4-wide float64 vectors: the fast kernels are written with them instead of relying on LLVM's loop
@@ -318,24 +319,29 @@ def _prefetch_run(typingctx, array, index, count):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _exp_fast(x):
+def _exp_fast(x, ec):
     """exp(x) within FAST_EXP_MAX_ULP for |x| ≤ 708; clamped beyond (no inf, no NaN for finite x). Same
-    operations on a float64 or an F64x4 (so a value gets the same bits whether it is computed in a vector)."""
-    x = _clamp(x, -_EXP_CLAMP, _EXP_CLAMP)
-    kd = _fma(x, _LOG2E, _SHIFT)
-    k = kd - _SHIFT  # the integer nearest x·log2(e), as a double
+    operations on a float64 or an F64x4 (so a value gets the same bits whether it is computed in a vector).
+    ``ec``: :data:`_EXP_CONSTANTS` (a tuple, or the same values at run time)."""
+    clamp, log2e, shift, ln2_hi, ln2_lo = ec[0], ec[1], ec[2], ec[3], ec[4]
+    c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13 = (
+        ec[5], ec[6], ec[7], ec[8], ec[9], ec[10], ec[11], ec[12], ec[13], ec[14], ec[15], ec[16]
+    )
+    x = _clamp(x, -clamp, clamp)
+    kd = _fma(x, log2e, shift)
+    k = kd - shift  # the integer nearest x·log2(e), as a double
     # k·ln2_hi is exact: x − k·ln2_hi rounded once (as with a separate product), then the low part
-    r = _fma(k, -_LN2_LO, _fma(k, -_LN2_HI, x))
+    r = _fma(k, -ln2_lo, _fma(k, -ln2_hi, x))
     # q(r) = Σ r^(i−2)/i!, i = 2..13, by Estrin's scheme with FMAs (a short dependency chain: the loops that
     # call this are latency-bound otherwise)
     r2 = r * r
     r4 = r2 * r2
-    a0 = _fma(_C3, r, _C2)
-    a1 = _fma(_C5, r, _C4)
-    a2 = _fma(_C7, r, _C6)
-    a3 = _fma(_C9, r, _C8)
-    a4 = _fma(_C11, r, _C10)
-    a5 = _fma(_C13, r, _C12)
+    a0 = _fma(c3, r, c2)
+    a1 = _fma(c5, r, c4)
+    a2 = _fma(c7, r, c6)
+    a3 = _fma(c9, r, c8)
+    a4 = _fma(c11, r, c10)
+    a5 = _fma(c13, r, c12)
     b0 = _fma(a1, r2, a0)
     b1 = _fma(a3, r2, a2)
     b2 = _fma(a5, r2, a4)
@@ -350,7 +356,7 @@ def exp_fast_array(x: np.ndarray) -> np.ndarray:
     """Vectorised :func:`_exp_fast` over a 1-D float64 array (for tests and callers outside the kernel)."""
     out = np.empty_like(x)
     for i in range(x.shape[0]):
-        out[i] = _exp_fast(x[i])
+        out[i] = _exp_fast(x[i], _EXP_CONSTANTS)
     return out
 
 
@@ -358,7 +364,7 @@ def exp_fast_array(x: np.ndarray) -> np.ndarray:
 def _exp_pass(values, lo, hi, fast):
     if fast:
         for i in range(lo, hi):
-            values[i] = _exp_fast(values[i])
+            values[i] = _exp_fast(values[i], _EXP_CONSTANTS)
     else:
         # a tight loop of independent libm calls, as the single-lane engine (same bits as TVB's numba dfun)
         for i in range(lo, hi):
@@ -404,7 +410,7 @@ def _exp_a1_fused(y0, k, e3, e_fused):
 def _exp_a1_direct(y0, k, e3, e_fused):
     """exp(r(v0 − a_1Jy0)) evaluated (any a_1, a_3)."""
     r, v0, a_1, J = k[1], k[2], k[4], k[10]
-    return _exp_fast(r * (v0 - (a_1 * J * y0)))
+    return _exp_fast(r * (v0 - (a_1 * J * y0)), k[11:])
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
@@ -413,7 +419,7 @@ def _y0_sigmoids_fast(y0, k, exp_a1, e_fused):
     :func:`_exp_a1_direct`, chosen outside the loops (a branch inside them is if-converted into both exps)."""
     nu_max, r, v0, a_3, J = k[0], k[1], k[2], k[6], k[10]
     two_nu_max = 2.0 * nu_max
-    e3 = _exp_fast(r * (v0 - (a_3 * J * y0)))
+    e3 = _exp_fast(r * (v0 - (a_3 * J * y0)), k[11:])
     e1 = exp_a1(y0, k, e3, e_fused)
     return two_nu_max / (1.0 + e1), two_nu_max / (1.0 + e3)
 
@@ -550,7 +556,7 @@ def _step_sigmoids(y0, y1, y2, y3, y4, y5, k, dt, exp_a1, e_fused):
     sig01_p, sig03_p = _y0_sigmoids_fast(y0 + dt * y3, k, exp_a1, e_fused)
     p1 = y1 + dt * y4
     p2 = y2 + dt * y5
-    sig12_p = two_nu_max / (1.0 + _exp_fast(r * (v0 - (p1 - p2))))
+    sig12_p = two_nu_max / (1.0 + _exp_fast(r * (v0 - (p1 - p2)), k[11:]))
     return sig01, sig03, sig01_p, sig03_p, sig12_p
 
 
@@ -598,8 +604,15 @@ def _heun_tiles(lo, hi, x, s12, A, mu, cpl_row, zs, gain, k, dt, exp_a1, e_fused
     In tiles of TILE values, three loops: the step's five sigmoids (into the rows of ``sig``), the update,
     S(y1 − y2) of the new state — small loop bodies, so that the out-of-order core overlaps the long exp and
     division latencies of several iterations (one loop with all of it is latency-bound)."""
-    # the constants as scalars (a tuple): loads from ``k`` in the loops could not be hoisted past the stores
-    k = (k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10])
+    # the constants as scalars (a tuple): loads from ``k`` in the loops could not be hoisted past the stores. The
+    # exp constants come from ``k`` too, as run-time values: as compile-time constants LLVM re-materialised each
+    # one in the loops (a 64-bit address and a broadcast per use, ≈ 40 instructions per four values), ≈ 3 % of a
+    # step (alternating timings, perf samples)
+    k = (
+        k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10], k[11], k[12], k[13], k[14], k[15], k[16],
+        k[17], k[18], k[19], k[20], k[21], k[22], k[23], k[24], k[25], k[26], k[27],
+    )  # fmt: skip
+    ec = k[11:]
     nu_max, r, v0 = k[0], k[1], k[2]
     two_nu_max = 2.0 * nu_max
     x0, x1, x2, x3, x4, x5 = x[0], x[1], x[2], x[3], x[4], x[5]
@@ -633,7 +646,7 @@ def _heun_tiles(lo, hi, x, s12, A, mu, cpl_row, zs, gain, k, dt, exp_a1, e_fused
             _vstore(x5, i, n5)
             _vstore(out_row, i, n1 - n2)
         for i in range(tlo, n_vec, four):
-            _vstore(s12, i, two_nu_max / (1.0 + _exp_fast(r * (v0 - (_vload(x1, i) - _vload(x2, i))))))
+            _vstore(s12, i, two_nu_max / (1.0 + _exp_fast(r * (v0 - (_vload(x1, i) - _vload(x2, i))), ec)))
         for i in range(n_vec, thi):
             s01, s03, s01_p, s03_p, s12_p = _step_sigmoids(
                 x0[i], x1[i], x2[i], x3[i], x4[i], x5[i], k, dt, exp_a1, e_fused
@@ -644,7 +657,7 @@ def _heun_tiles(lo, hi, x, s12, A, mu, cpl_row, zs, gain, k, dt, exp_a1, e_fused
             )  # fmt: skip
             x0[i], x1[i], x2[i], x3[i], x4[i], x5[i] = n0, n1, n2, n3, n4, n5
             out_row[i] = np.float32(n1 - n2)
-            s12[i] = two_nu_max / (1.0 + _exp_fast(r * (v0 - (n1 - n2))))
+            s12[i] = two_nu_max / (1.0 + _exp_fast(r * (v0 - (n1 - n2)), ec))
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
@@ -981,7 +994,7 @@ class LanesSimulator:
         self._mu = per_value([float(lane.mu) for lane in lanes])
         self._gain = per_value([float(np.sqrt(2.0 * np.float64(lane.nsig_y4))) for lane in lanes])
         self._k = np.array(
-            [k.nu_max, k.r, k.v0, k.a, k.a_1, k.a_2, k.a_3, k.a_4, k.b, k.B, k.J], dtype=np.float64
+            [k.nu_max, k.r, k.v0, k.a, k.a_1, k.a_2, k.a_3, k.a_4, k.b, k.B, k.J, *_EXP_CONSTANTS], dtype=np.float64
         )
         shares = k.cmin == 0.0 and k.cmax - k.cmin == 2.0 * k.nu_max and k.cr == k.r and k.midpoint == k.v0
         self._cpl = np.array(

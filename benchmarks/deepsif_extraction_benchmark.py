@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -41,6 +42,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench_machine import load_average  # noqa: E402
+
+from resources.octave import OCTAVE_MALLOC_TUNABLES  # noqa: E402
 
 DEFAULT_OLD_REV = "6f7d639"  # the last commit before the extraction speed-up
 LEADFIELD = REPO / "data" / "deepsif-anatomy" / "leadfield_75_20k.mat"
@@ -85,8 +88,11 @@ def ensure_raw(args) -> tuple[Path, int]:
     return raw, args.region
 
 
-def extract(code_dir: Path, raw: Path, region: int, source: Path) -> tuple[float, dict[int, float], dict[int, int]]:
-    """One extraction in a fresh octave-cli: (seconds inside Octave, seconds and clips per iteration)."""
+def extract(
+    code_dir: Path, raw: Path, region: int, source: Path, extra_env: dict[str, str]
+) -> tuple[float, float, dict[int, float], dict[int, int]]:
+    """One extraction in a fresh octave-cli: (seconds inside Octave, CPU seconds of the process (user + system),
+    seconds and clips per iteration)."""
     (source / "raw_nmm").mkdir(parents=True)
     (source / "raw_nmm" / f"a{region}").symlink_to(raw, target_is_directory=True)
     code = (
@@ -94,16 +100,19 @@ def extract(code_dir: Path, raw: Path, region: int, source: Path) -> tuple[float
         f"process_region_clips({region}, '{source}', '{LEADFIELD}', 'spikes', struct()); "
         "fprintf('BENCH_SECONDS %.6f\\n', toc(t));"
     )
-    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", **extra_env}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     result = subprocess.run(
         ["octave-cli", "--no-gui", "--norc", "--eval", code], capture_output=True, text=True, env=env
     )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     lines = result.stdout.splitlines()
     seconds = [float(line.split()[1]) for line in lines if line.startswith("BENCH_SECONDS")]
     if result.returncode != 0 or not seconds:
         sys.exit(f"extraction with {code_dir} failed:\n{result.stdout}\n{result.stderr}")
     matches = [m for line in lines if (m := ITER_LINE.search(line))]
-    return seconds[0], {int(m[1]): float(m[3]) for m in matches}, {int(m[1]): int(m[2]) for m in matches}
+    return seconds[0], cpu, {int(m[1]): float(m[3]) for m in matches}, {int(m[1]): int(m[2]) for m in matches}
 
 
 def compare(old: Path, new: Path) -> tuple[bool, str]:
@@ -149,44 +158,64 @@ def main(argv: list[str] | None = None) -> int:
 
     raw, region = ensure_raw(args)
     tmp = Path(tempfile.mkdtemp(prefix="extraction-bench-"))
-    codes = {"old": old_code(args.old_rev, tmp / "old_matlab"), "new": REPO / "matlab"}
+    # (code, extra environment): the old code as it ran; the current code under glibc's default allocator; the
+    # current code as the pipeline runs it (OctaveResource keeps freed memory in the session)
+    variants = {
+        "old": (old_code(args.old_rev, tmp / "old_matlab"), {}),
+        "new, glibc default": (REPO / "matlab", {}),
+        "new": (REPO / "matlab", {"GLIBC_TUNABLES": OCTAVE_MALLOC_TUNABLES}),
+    }
     for path in raw.iterdir():  # the raw files into the page cache before the first timed run
         with path.open("rb") as f:
             while f.read(1 << 24):
                 pass
     print(f"region {region} from {raw}; old = {args.old_rev}:matlab, new = {REPO / 'matlab'}")
     print(f"load average before: {load_average()}")
-    totals: dict[str, list[float]] = {"old": [], "new": []}
-    iters: dict[str, list[dict[int, float]]] = {"old": [], "new": []}
+    totals: dict[str, list[float]] = {label: [] for label in variants}
+    cpus: dict[str, list[float]] = {label: [] for label in variants}
+    iters: dict[str, list[dict[int, float]]] = {label: [] for label in variants}
     verdicts = []
     try:
         for rep in range(args.repeats):
             outs = {}
-            for label in ("old", "new"):
-                source = tmp / f"{label}_{rep}"
-                seconds, per_iter, clips = extract(codes[label], raw, region, source)
+            for n, (label, (code_dir, extra_env)) in enumerate(variants.items()):
+                source = tmp / f"{n}_{rep}"
+                seconds, cpu, per_iter, clips = extract(code_dir, raw, region, source, extra_env)
                 totals[label].append(seconds)
+                cpus[label].append(cpu)
                 iters[label].append(per_iter)
                 outs[label] = source / "nmm_spikes"
                 print(
-                    f"  run {rep + 1} {label}: {seconds:6.2f} s per region; per iteration "
+                    f"  run {rep + 1} {label}: {seconds:6.2f} s per region ({cpu:.2f} CPU-s); per iteration "
                     + ", ".join(f"iter {m}: {s:.2f} s ({clips[m]} clips)" for m, s in sorted(per_iter.items())),
                     flush=True,
                 )
-            verdicts.append(compare(outs["old"], outs["new"]))
+            verdicts += [compare(outs["old"], outs[label]) for label in variants if label != "old"]
             if not args.keep:
-                for label in ("old", "new"):
-                    shutil.rmtree(tmp / f"{label}_{rep}")
+                for n in range(len(variants)):
+                    shutil.rmtree(tmp / f"{n}_{rep}")
         print(f"load average after : {load_average()}")
         best = {label: min(values) for label, values in totals.items()}
         median = {label: statistics.median(values) for label, values in totals.items()}
-        for label in ("old", "new"):
+        for label in variants:
             per = {m: min(run[m] for run in iters[label]) for m in iters[label][0]}
             print(
-                f"{label}: {best[label]:6.2f} s per region (best of {args.repeats}; median {median[label]:.2f} s); "
-                "best per iteration " + ", ".join(f"iter {m}: {s:.2f} s" for m, s in sorted(per.items()))
+                f"{label}: {best[label]:6.2f} s per region (best of {args.repeats}; median {median[label]:.2f} s; "
+                f"CPU-s median {statistics.median(cpus[label]):.2f}); best per iteration "
+                + ", ".join(f"iter {m}: {s:.2f} s" for m, s in sorted(per.items()))
             )
-        print(f"speed-up old/new: {best['old'] / best['new']:.2f}× (best), {median['old'] / median['new']:.2f}× (median)")
+        for label in variants:
+            if label != "old":
+                print(
+                    f"speed-up old/{label}: {best['old'] / best[label]:.2f}× (best), "
+                    f"{median['old'] / median[label]:.2f}× (median)"
+                )
+        default = "new, glibc default"
+        print(
+            f"speed-up {default}/new: {best[default] / best['new']:.2f}× (best), "
+            f"{median[default] / median['new']:.2f}× (median), CPU-s "
+            f"{statistics.median(cpus[default]) / statistics.median(cpus['new']):.2f}× (median)"
+        )
         identical = all(ok for ok, _ in verdicts)
         print(f"outputs identical: {'YES' if identical else 'NO'} — " + "; ".join(text for _, text in verdicts))
         if args.keep:

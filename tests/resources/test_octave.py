@@ -51,6 +51,35 @@ def test_timeout_kills_the_session():
         os.kill(pid, 0)  # the Octave process is gone, not left running
 
 
+def _minor_faults(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[7])
+
+
+def _faults_of_a_second_large_array(octave: OctaveResource) -> int:
+    """Minor page faults of Octave while it fills and frees a 400-MB array for the second time."""
+    octave.call("eval", "x = ones(5e7, 1); clear x")
+    before = _minor_faults(octave.engine_pid())
+    octave.call("eval", "x = ones(5e7, 1); clear x")
+    return _minor_faults(octave.engine_pid()) - before
+
+
+@needs_octave
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+@pytest.mark.skipif("GLIBC_TUNABLES" in os.environ, reason="the environment sets its own glibc tunables")
+def test_large_arrays_reuse_freed_memory_instead_of_faulting_in_fresh_pages():
+    pages = 5e7 * 8 / 4096
+    kept, returned = OctaveResource(), OctaveResource(keep_freed_memory=False)
+    try:
+        # the default: the second array lands in the memory the first one left (only the call's own small faults)
+        assert _faults_of_a_second_large_array(kept) < 0.05 * pages
+        # glibc's default: freed at once, so the second array faults in every page again
+        assert _faults_of_a_second_large_array(returned) > 0.9 * pages
+    finally:
+        kept.close()
+        returned.close()
+    assert "GLIBC_TUNABLES" not in os.environ  # set for the Octave process only
+
+
 def test_matlab_literals():
     assert (
         matlab_literal({"a": [1, 2.5], "b": True, "c": "it's"})

@@ -29,6 +29,12 @@ DEFINITIONS_ATTRIBUTE = "defs"
 LAUNCHED_BY_TAG = "neuro/launched-by"
 POLL_SECONDS = 0.5
 _FINISHED = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
+# the events that end a run (each status change is an event; the run's record is updated right after it)
+_RUN_ENDING_EVENTS = {
+    dg.DagsterEventType.RUN_SUCCESS,
+    dg.DagsterEventType.RUN_FAILURE,
+    dg.DagsterEventType.RUN_CANCELED,
+}
 
 
 @dataclass(frozen=True)
@@ -122,6 +128,7 @@ class _Tracked:
     cursor: str | None = None
     error: str | None = None  # the first step failure seen in the event log
     started: float | None = None
+    ending_seen: bool = False  # the event log holds the event that ends the run
 
 
 @dataclass
@@ -260,6 +267,12 @@ def _poll(
             message = f"{event.step_key}: {_root_message(event.step_failure_data.error)}"
             tracked.error = tracked.error or message
             on_line(tracked.spec, f"✗ {message}")
+        elif event.event_type in _RUN_ENDING_EVENTS:
+            tracked.ending_seen = True
+    if not (tracked.ending_seen or worker_exited):
+        # still running: the run's record is read only once it can have ended (a poll cost one such read per
+        # run and POLL_SECONDS, the largest part of a command's own CPU time during long runs)
+        return None
     run = instance.get_run_by_id(tracked.run_id)
     if run.status not in _FINISHED:
         if not worker_exited:

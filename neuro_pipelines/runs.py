@@ -270,8 +270,8 @@ def _poll(
         elif event.event_type in _RUN_ENDING_EVENTS:
             tracked.ending_seen = True
     if not (tracked.ending_seen or worker_exited):
-        # still running: the run's record is read only once it can have ended (a poll cost one such read per
-        # run and POLL_SECONDS, the largest part of a command's own CPU time during long runs)
+        # still running: the run's record is read only once it can have ended (reading it at every poll was
+        # most of a command's own CPU time during long runs)
         return None
     run = instance.get_run_by_id(tracked.run_id)
     if run.status not in _FINISHED:

@@ -31,9 +31,10 @@ TEMP_DIR_PREFIX = "neuro-octave-"
 _OCTAVE_EXIT_NOISE = "ignoring const execution_exception& while preparing to exit"
 _OUTPUT_TAIL_LINES = 60
 # glibc gives every freed block above 32 MB straight back to the kernel, so each iteration Octave loads (400 MB in the
-# original configuration) lands in fresh pages: a page fault and a zeroed page per 4 KB, more kernel time than
-# Octave's own work on a VM. Without mmap and trimming, freed memory stays in Octave's heap for the next load
-# (same outputs; benchmarks/deepsif_extraction_benchmark.py, region 7: 4.6 → 3.6 s, 4.8 → 3.9 CPU-s).
+# original configuration) lands in fresh pages: a page fault and a zeroed page per 4 KB, and on a VM that returns
+# freed memory to its host (virtio-balloon free page reporting) a host fault too, ≈ 2.6 ms per MB. Without mmap and
+# trimming, freed memory stays in Octave's heap for the next load (same outputs;
+# benchmarks/deepsif_extraction_benchmark.py, region 7: 4.6 → 3.6 s, 4.8 → 3.9 CPU-s).
 OCTAVE_MALLOC_TUNABLES = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=1099511627776"
 
 

@@ -51,8 +51,13 @@ def test_timeout_kills_the_session():
         os.kill(pid, 0)  # the Octave process is gone, not left running
 
 
+def _stat_fields(pid: int) -> list[str]:
+    """The fields of /proc/<pid>/stat after the command name (state first); OSError if no such process."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def _minor_faults(pid: int) -> int:
-    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[7])
+    return int(_stat_fields(pid)[7])
 
 
 def _faults_of_a_second_large_array(octave: OctaveResource) -> int:
@@ -109,7 +114,7 @@ time.sleep(600)
 def _alive(pid: int) -> bool:
     """The process exists and is not a zombie (a dead child waiting to be reaped)."""
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        state = _stat_fields(pid)[0]
     except OSError:
         return False
     return state != "Z"

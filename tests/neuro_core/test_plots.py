@@ -9,6 +9,7 @@ from neuro_core.plots import (
     MAX_PNG_BYTES,
     MIN_WIDTH_PX,
     count_label,
+    figure_pixels,
     figure_png,
     new_figure,
     png_size,
@@ -39,6 +40,28 @@ def test_png_is_120_dpi_960_px_wide_palette_image_and_keeps_pure_colours():
     assert len(png) < MAX_PNG_BYTES
     colours = {rgb for _count, rgb in image.convert("RGB").getcolors(maxcolors=1 << 16)}
     assert (255, 0, 0) in colours  # the line's exact red survives the palette
+
+
+@styled()
+def _layout_figure():
+    fig = new_figure(8.6, 4.0)  # constrained layout: a legend outside, a title over two panels
+    for i, ax in enumerate(fig.subplots(1, 2)):
+        ax.plot(np.arange(50), np.sin(np.arange(50) / (3 + i)), label=f"line {i}")
+        ax.fill_between(np.arange(50), -1, 0, alpha=0.3)
+    fig.legend(loc="outside lower center")
+    fig.suptitle("two panels")
+    return fig
+
+
+@pytest.mark.parametrize("make", [_line_figure, _layout_figure])
+def test_pixels_are_those_savefig_writes(make):
+    with styled():
+        saved = io.BytesIO()
+        make().savefig(saved, format="png", dpi=DPI, facecolor="white")
+    reference = np.asarray(Image.open(saved).convert("RGB"))
+    drawn = np.asarray(figure_pixels(make()))
+    assert drawn.shape == reference.shape
+    assert np.array_equal(drawn, reference)
 
 
 def test_new_figure_refuses_pictures_narrower_than_the_minimum():

@@ -397,6 +397,7 @@ def _generate_regions(
                 reporter.finished(outcome.success)
     finally:
         executor.abandon(list(created.values()), f"{PROG} stopped before this run started")
+        executor.close()
         reporter.close()
     return errors, reporter.progress
 

@@ -1,16 +1,26 @@
-"""A worker process that executes runs the CLIs created (``python -m neuro_pipelines.run_worker RUN_ID …``).
+"""A worker process that executes runs the CLIs created (``python -m neuro_pipelines.run_worker [RUN_ID …]``).
 
-The same execution Dagster's run launcher starts (``dagster api execute_run``), for one or several runs in turn,
-so a dispatch of many small runs pays the process start and the imports once. Progress and results travel
-through the instance's event log only; the launcher follows them there.
+The same execution Dagster's run launcher starts (``dagster api execute_run``), for several runs in turn: the run
+ids given as arguments, or else those read from standard input, one per line, until it is closed. A command keeps
+its workers for all its runs, so the process start, the imports and the instance connection (≈ 3 CPU-s) are paid
+once per worker, not once per run; a worker whose command died sees its input close and exits after its current
+run. Progress and results travel through the instance's event log only; the launcher follows them there.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable, Iterator
 
 
-def main(run_ids: list[str]) -> int:
+def _ids_from(stream) -> Iterator[str]:
+    # readline, not iteration: each id is executed as soon as its line arrives
+    while line := stream.readline():
+        if line.strip():
+            yield line.strip()
+
+
+def main(run_ids: Iterable[str]) -> int:
     import dagster as dg
     from dagster._cli.api import _execute_run_command_body
 
@@ -24,4 +34,4 @@ def main(run_ids: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main(sys.argv[1:] or _ids_from(sys.stdin)))

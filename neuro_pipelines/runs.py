@@ -5,12 +5,15 @@ The CLIs never execute assets themselves. For each unit of work they create a ru
 (``dagster api execute_run``, the entry point Dagster's own run launcher uses), and follow it through the
 instance's event log. Every way of starting work (UI, sensors, backfills, CLIs) therefore leaves the same record:
 runs under their job's name with partition and tags, the same pools, the same checks and metadata. A worker
-process is one run, so a crash (``kill -9``, OOM) loses only that run, and :mod:`neuro_pipelines.instance`
-releases what it held the next time anything starts.
+executes one run at a time, so a crash (``kill -9``, OOM) loses only that run (the runs queued for it are marked
+failed), and :mod:`neuro_pipelines.instance` releases what it held the next time anything starts. A command keeps
+its workers for all its runs: a worker costs ≈ 3 CPU-s to start (imports, instance connection), about what a
+region's extraction run costs besides Octave.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -100,23 +103,22 @@ def create_run(instance: dg.DagsterInstance, spec: RunSpec, launched_by: str) ->
     )
 
 
-def start_worker(instance: dg.DagsterInstance, runs: Sequence[dg.DagsterRun], log_dir: Path) -> subprocess.Popen:
-    """Execute ``runs`` one after the other in a new worker process (``neuro_pipelines.run_worker``).
+def start_worker(log_dir: Path, name: str) -> subprocess.Popen:
+    """A new worker process (``neuro_pipelines.run_worker``) that executes the run ids written to its standard
+    input, one per line, in turn, and exits when that input closes (also when this process dies).
 
-    The process' own console output (Dagster's, Octave's) goes to ``<log_dir>/<first run id>.log``; the runs'
-    events and logs are in the instance. Each run is tagged with the worker process before it can start.
+    The process' own console output (Dagster's, Octave's) goes to ``<log_dir>/<name>.log``; the runs' events and
+    logs are in the instance.
     """
     log_dir.mkdir(parents=True, exist_ok=True)
-    with open(log_dir / f"{runs[0].run_id}.log", "w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "neuro_pipelines.run_worker", *(run.run_id for run in runs)],
+    with open(log_dir / f"{name}.log", "w") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "neuro_pipelines.run_worker"],
             stdout=log,
             stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE,
+            text=True,
         )
-    for run in runs:
-        record_worker(instance, run.run_id, process.pid)
-    return process
 
 
 @dataclass
@@ -134,7 +136,7 @@ class _Tracked:
 @dataclass
 class _Worker:
     process: subprocess.Popen
-    runs: list[_Tracked]
+    runs: list[_Tracked]  # given to it and not ended yet, in the order it executes them; empty: idle
 
 
 def _root_message(error: Any) -> str:
@@ -156,8 +158,11 @@ class RunExecutor:
 
     ``on_line(spec, text)`` receives every INFO-or-higher message a run's code logs and each step failure. A worker
     that dies leaves no run behind unfinished: its started run is reaped (failed, slots released) and the runs it
-    never started are marked failed.
+    never started are marked failed. Workers stay for the next runs until :meth:`close`.
     """
+
+    #: how long :meth:`close` waits for an idle worker to exit before it kills it
+    CLOSE_TIMEOUT_S = 60.0
 
     def __init__(
         self,
@@ -175,7 +180,7 @@ class RunExecutor:
 
     @property
     def busy_workers(self) -> int:
-        return len(self._workers)
+        return sum(1 for worker in self._workers if worker.runs)
 
     def create(self, specs: Sequence[RunSpec]) -> list[_Tracked]:
         """Create the runs of ``specs`` now, to start later: from then on they count as planned (the automation
@@ -189,11 +194,30 @@ class RunExecutor:
         return created
 
     def start(self, specs: Sequence[RunSpec] | Sequence[_Tracked]) -> None:
-        """Execute runs (created now from specs, or earlier by :meth:`create`) one after the other in one new
-        worker process."""
+        """Execute runs (created now from specs, or earlier by :meth:`create`) one after the other in one worker
+        process: an idle one, or a new one."""
         tracked = [s if isinstance(s, _Tracked) else self.create([s])[0] for s in specs]
-        runs = [self.instance.get_run_by_id(t.run_id) for t in tracked]
-        self._workers.append(_Worker(start_worker(self.instance, runs, self.log_dir), tracked))
+        for worker in self._workers:
+            if not worker.runs and worker.process.poll() is None and self._give(worker, tracked):
+                return
+        worker = _Worker(start_worker(self.log_dir, tracked[0].run_id), [])
+        self._workers.append(worker)
+        if not self._give(worker, tracked):
+            raise RuntimeError(f"the new worker process {worker.process.pid} exited at once: see {self.log_dir}")
+
+    def _give(self, worker: _Worker, tracked: list[_Tracked]) -> bool:
+        """Hand ``tracked`` to ``worker``; False if it has died meanwhile (the runs stay this process's)."""
+        for item in tracked:  # tagged before the worker can start them: if it dies, they are reaped
+            record_worker(self.instance, item.run_id, worker.process.pid)
+        try:
+            worker.process.stdin.write("".join(f"{item.run_id}\n" for item in tracked))
+            worker.process.stdin.flush()
+        except BrokenPipeError:
+            for item in tracked:
+                record_worker(self.instance, item.run_id)
+            return False
+        worker.runs.extend(tracked)
+        return True
 
     def abandon(self, tracked: Sequence[_Tracked], reason: str) -> None:
         """Fail runs created but never started (the command stops)."""
@@ -214,10 +238,24 @@ class RunExecutor:
                     break  # a worker executes its runs in turn: the ones after this have not started
                 worker.runs.remove(tracked)
                 ended.append(outcome)
-            if not worker.runs:
-                worker.process.wait()
+            if exited and not worker.runs:
                 self._workers.remove(worker)
         return ended
+
+    def close(self) -> None:
+        """Close the workers' input: idle ones exit now (waited for, so that their CPU time is this process's
+        children's), busy ones after the runs they were given."""
+        for worker in self._workers:
+            with contextlib.suppress(BrokenPipeError):
+                worker.process.stdin.close()
+        for worker in self._workers:
+            if not worker.runs:
+                try:
+                    worker.process.wait(timeout=self.CLOSE_TIMEOUT_S)
+                except subprocess.TimeoutExpired:
+                    worker.process.kill()
+                    worker.process.wait()
+        self._workers.clear()
 
 
 def run_jobs(
@@ -236,13 +274,16 @@ def run_jobs(
     executor = RunExecutor(instance, launched_by=launched_by, log_dir=log_dir, on_line=on_line)
     pending = list(specs)
     outcomes: list[RunOutcome] = []
-    while pending or executor.busy_workers:
-        while pending and executor.busy_workers < workers:
-            batch, pending = pending[:runs_per_worker], pending[runs_per_worker:]
-            executor.start(batch)
-        for outcome in executor.poll():
-            outcomes.append(outcome)
-            on_done(outcome)
+    try:
+        while pending or executor.busy_workers:
+            while pending and executor.busy_workers < workers:
+                batch, pending = pending[:runs_per_worker], pending[runs_per_worker:]
+                executor.start(batch)
+            for outcome in executor.poll():
+                outcomes.append(outcome)
+                on_done(outcome)
+    finally:
+        executor.close()
     return outcomes
 
 

@@ -7,8 +7,7 @@ instance's event log. Every way of starting work (UI, sensors, backfills, CLIs) 
 runs under their job's name with partition and tags, the same pools, the same checks and metadata. A worker
 executes one run at a time, so a crash (``kill -9``, OOM) loses only that run (the runs queued for it are marked
 failed), and :mod:`neuro_pipelines.instance` releases what it held the next time anything starts. A command keeps
-its workers for all its runs: a worker costs ≈ 3 CPU-s to start (imports, instance connection), about what a
-region's extraction run costs besides Octave.
+its workers for all its runs: a worker costs ≈ 3 CPU-s to start (Python, imports, the instance connection).
 """
 
 from __future__ import annotations
@@ -203,7 +202,7 @@ class RunExecutor:
         worker = _Worker(start_worker(self.log_dir, tracked[0].run_id), [])
         self._workers.append(worker)
         if not self._give(worker, tracked):
-            raise RuntimeError(f"the new worker process {worker.process.pid} exited at once: see {self.log_dir}")
+            worker.runs.extend(tracked)  # it died at once: poll() fails them with its exit status
 
     def _give(self, worker: _Worker, tracked: list[_Tracked]) -> bool:
         """Hand ``tracked`` to ``worker``; False if it has died meanwhile (the runs stay this process's)."""

@@ -1,19 +1,19 @@
-"""A worker process that executes runs the CLIs created (``python -m neuro_pipelines.run_worker [RUN_ID …]``).
+"""A worker process that executes runs the CLIs created (``python -m neuro_pipelines.run_worker``).
 
 The same execution Dagster's run launcher starts (``dagster api execute_run``), for several runs in turn: the run
-ids given as arguments, or else those read from standard input, one per line, until it is closed. A command keeps
-its workers for all its runs, so the process start, the imports and the instance connection (≈ 3 CPU-s) are paid
-once per worker, not once per run; a worker whose command died sees its input close and exits after its current
-run. Progress and results travel through the instance's event log only; the launcher follows them there.
+ids read from standard input, one per line, until it is closed. A command keeps its workers for all its runs, so
+the process start, the imports and the instance connection (≈ 3 CPU-s) are paid once per worker, not once per
+run; a worker whose command died sees its input close and exits after its current run. Progress and results travel through the instance's event log only; the launcher follows them there.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Iterator
+from typing import TextIO
 
 
-def _ids_from(stream) -> Iterator[str]:
+def _ids_from(stream: TextIO) -> Iterator[str]:
     # readline, not iteration: each id is executed as soon as its line arrives
     while line := stream.readline():
         if line.strip():
@@ -34,4 +34,4 @@ def main(run_ids: Iterable[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:] or _ids_from(sys.stdin)))
+    sys.exit(main(_ids_from(sys.stdin)))

@@ -5,12 +5,13 @@ the numerics of :mod:`.engine`'s description (TVB 2.10: random initial history d
 additive noise on y4 from one legacy ``normal(size=(6, n, 1))`` per step). What lanes share is the work:
 
 * **layout, lanes innermost** — every per-node array is ``(…, n, K)`` flattened to ``n·K`` (lane fastest), so
-  the node update runs over ``n·K`` contiguous values, four at a time (:data:`F64X4`, an AVX2 register of four
-  float64, written explicitly: LLVM's loop vectoriser gives up on loops that touch this many arrays). The ring
-  buffer is node-major, then slot, then lane: node j owns ``2·H_j + B − 1`` slots of K values, ``H_j`` =
-  (largest delay of j's outgoing edges) + B + 1 (connectivity_998: about half of what one global horizon would
-  need). Every value is stored twice (slot h and h + H_j, plus an overhang of B − 1), so a read never needs a
-  modulo. Only plain NumPy arrays enter the compiled loop (a GPU back-end could keep the same layout).
+  the node update runs over ``n·K`` contiguous values, :data:`VECTOR_WIDTH` at a time (eight float64 in an
+  AVX-512 register, else four in an AVX2 one; written explicitly: LLVM's loop vectoriser gives up on loops that
+  touch this many arrays). The ring buffer is node-major, then slot, then lane: node j owns ``2·H_j + B − 1``
+  slots of K values, ``H_j`` = (largest delay of j's outgoing edges) + B + 1 (connectivity_998: about half of
+  what one global horizon would need). Every value is stored twice (slot h and h + H_j, plus an overhang of
+  B − 1), so a read never needs a modulo. Only plain NumPy arrays enter the compiled loop (a GPU back-end could
+  keep the same layout).
 * **blocks of B steps** — every delay of connectivity_998 is ≥ 3 steps at dt 0.5, so the coupling of the next
   B = min(smallest delay + 1, 4) steps only reads states from before them: one pass over the 35,730 edges (CSR
   by target, ascending source within a target, the single-lane engine's summation order) gathers B steps at
@@ -25,17 +26,17 @@ additive noise on y4 from one legacy ``normal(size=(6, n, 1))`` per step). What 
   (:func:`.legacy_rng.legacy_normals`); lanes with distinct seeds replay one stream each (≈ 18 µs per stream
   and step).
 * **vectorised exp** (``precision="fast"``, the default) — the four sigmoid ``exp`` evaluations per value and
-  step use :func:`_exp_fast` (Cody–Waite reduction by ln 2, degree-13 Taylor polynomial by Estrin's scheme
-  with FMAs, 2^k built from the integer bits) on F64x4, instead of one libm call at a time; with DeepSIF's
+  step use :func:`_exp_fast` (Cody–Waite reduction by ln 2, degree-13 Taylor polynomial by Estrin's scheme with
+  FMAs, 2^k built from the integer bits) on whole vectors, instead of one libm call at a time; with DeepSIF's
   constants (a_1 = 4·a_3) the two y0 sigmoids share one exp: exp(r(v0 − a_1Jy0)) = exp(r(v0 − a_3Jy0))⁴ ·
-  exp(−3rv0). Accuracy: :data:`FAST_EXP_MAX_ULP`; the results differ from libm's in the last bits only, and
-  the parity with stock tvb-library (which itself uses NumPy's SIMD exp) holds with :mod:`.engine`'s tolerance
-  (tests; whole 10-s segment in the benchmark). The fast precision also keeps the ring in float32 (the
-  coupling sigmoids lie in [cmin, cmax]; the gather widens them and sums in float64 with FMAs): half the bytes
-  the gather streams from the cache. Whole 10-s segment vs stock tvb: max |Δ| 0.20 of the allowed 1e-5·|y| +
-  1e-4 mV (0.07 with a float64 ring), in the start-up transient; later 0.002 (the float32 output rounding).
-  ``precision="faithful"`` calls libm ``exp`` in the single-lane engine's loops and keeps a float64 ring
-  summed with separate multiply and add: bit for bit the single-lane engine's output.
+  exp(−3rv0). Accuracy: :data:`FAST_EXP_MAX_ULP`; the results differ from libm's in the last bits only, and the
+  parity with stock tvb-library (which itself uses NumPy's SIMD exp) holds with :mod:`.engine`'s tolerance
+  (tests; whole 10-s segment in the benchmark). The fast precision also keeps the ring in float32 (the coupling
+  sigmoids lie in [cmin, cmax]; the gather widens them and sums in float64 with FMAs): half the bytes the gather
+  streams from the cache. Whole 10-s segment vs stock tvb: max |Δ| 0.20 of the allowed 1e-5·|y| + 1e-4 mV (0.07
+  with a float64 ring), in the start-up transient; later 0.002 (the float32 output rounding).
+  ``precision="faithful"`` calls libm ``exp`` in the single-lane engine's loops and keeps a float64 ring summed
+  with separate multiply and add: bit for bit the single-lane engine's output.
 
 Per lane the operations and their order are independent of K, of the other lanes in the batch and of the number
 of threads (no sum runs across lanes; per target the coupling terms are added in ascending source order in every
@@ -90,78 +91,128 @@ _EXP_CONSTANTS = (_EXP_CLAMP, _LOG2E, _SHIFT, _LN2_HI, _LN2_LO, *_C)
 # vectoriser (which gives up on loops that touch many arrays, or emits runtime alias checks per edge) ------
 
 
-class _F64x4Type(types.Type):
-    """Four float64 values in one AVX2 register (LLVM ``<4 x double>``); scalars broadcast in arithmetic."""
+class _F64VecType(types.Type):
+    """``width`` float64 values in one SIMD register (LLVM ``<width x double>``); scalars broadcast in
+    arithmetic. A vector wider than the machine's registers is split by LLVM into several (the same bits)."""
 
-    def __init__(self) -> None:
-        super().__init__(name="F64x4")
-
-
-F64X4 = _F64x4Type()
-_VEC = ir.VectorType(ir.DoubleType(), 4)
-_I64X4 = ir.VectorType(ir.IntType(64), 4)
+    def __init__(self, width: int) -> None:
+        self.width = width
+        super().__init__(name=f"F64x{width}")
 
 
-@register_model(_F64x4Type)
-class _F64x4Model(models.PrimitiveModel):
+def _target_has_avx512() -> bool:
+    """Whether numba compiles for AVX-512: the host's features, or NUMBA_CPU_FEATURES when it is set."""
+    from numba.core import config
+    from numba.core.codegen import get_host_cpu_features
+
+    features = config.CPU_FEATURES if config.CPU_FEATURES is not None else get_host_cpu_features()
+    return "+avx512f" in features.split(",")
+
+
+#: values per vector in the node update: a 512-bit register where the CPU has AVX-512 (≈ 7 % less time per
+#: 12-lane step on this project's AVX-512 VM); per value the operations are the same, so are the bits
+VECTOR_WIDTH = 8 if _target_has_avx512() else 4
+
+
+def _vector_ir(width: int) -> ir.VectorType:
+    return ir.VectorType(ir.DoubleType(), width)
+
+
+@register_model(_F64VecType)
+class _F64VecModel(models.PrimitiveModel):
     def __init__(self, dmm, fe_type):
-        super().__init__(dmm, fe_type, _VEC)
+        super().__init__(dmm, fe_type, _vector_ir(fe_type.width))
 
 
 def _is_real(ty) -> bool:
-    return ty == F64X4 or ty == types.float64
+    return isinstance(ty, _F64VecType) or ty == types.float64
 
 
-def _splat(builder, value):
-    vector = builder.insert_element(ir.Constant(_VEC, ir.Undefined), value, ir.Constant(ir.IntType(32), 0))
-    zeros = ir.Constant(ir.VectorType(ir.IntType(32), 4), [0] * 4)
-    return builder.shuffle_vector(vector, ir.Constant(_VEC, ir.Undefined), zeros)
+def _vector_of(*tys) -> _F64VecType | None:
+    """The vector type among ``tys`` (None if all are scalars; None also for two different widths, which
+    the callers then reject: ``_vector_in`` tells them apart)."""
+    widths = {ty.width for ty in tys if isinstance(ty, _F64VecType)}
+    return _F64VecType(widths.pop()) if len(widths) == 1 else None
+
+
+def _vector_in(*tys) -> bool:
+    return any(isinstance(ty, _F64VecType) for ty in tys)
+
+
+def _splat(builder, value, width: int):
+    vector_ty = _vector_ir(width)
+    first = ir.Constant(ir.IntType(32), 0)
+    vector = builder.insert_element(ir.Constant(vector_ty, ir.Undefined), value, first)
+    zeros = ir.Constant(ir.VectorType(ir.IntType(32), width), [0] * width)
+    return builder.shuffle_vector(vector, ir.Constant(vector_ty, ir.Undefined), zeros)
 
 
 def _operands(builder, signature, args):
-    """The arguments as <4 x double> (scalars splat) if any is a vector, else as they are."""
-    if F64X4 not in signature.args:
+    """The arguments as <width x double> (scalars splat) if any is a vector, else as they are."""
+    vector = _vector_of(*signature.args)
+    if vector is None:
         return list(args)
     return [
-        value if ty == F64X4 else _splat(builder, value)
+        value if isinstance(ty, _F64VecType) else _splat(builder, value, vector.width)
         for ty, value in zip(signature.args, args, strict=True)
     ]
+
+
+def _real_operands(*tys) -> bool:
+    """float64 or vector operands, and all vectors of one width."""
+    return all(_is_real(ty) for ty in tys) and (not _vector_in(*tys) or _vector_of(*tys) is not None)
 
 
 def _element_pointer(context, builder, array_type, array, index):
     return builder.gep(context.make_array(array_type)(context, builder, array).data, [index])
 
 
-@intrinsic
-def _vload(typingctx, array, index):
-    """array[index : index + 4] as F64x4 (float32 arrays widened exactly)."""
-    if isinstance(array, types.Array) and array.dtype in (types.float32, types.float64):
+@intrinsic(prefer_literal=True)
+def _vload(typingctx, array, index, width):
+    """array[index : index + width] as F64x<width> (float32 arrays widened exactly); ``width`` a literal."""
+    if (
+        isinstance(array, types.Array)
+        and array.dtype in (types.float32, types.float64)
+        and isinstance(width, types.IntegerLiteral)
+    ):
+        n = width.literal_value
 
         def codegen(context, builder, signature, args):
             dtype = signature.args[0].dtype
             element = context.get_value_type(dtype)
-            pointer = _element_pointer(context, builder, signature.args[0], *args)
-            pointer = builder.bitcast(pointer, ir.VectorType(element, 4).as_pointer())
+            pointer = _element_pointer(context, builder, signature.args[0], *args[:2])
+            pointer = builder.bitcast(pointer, ir.VectorType(element, n).as_pointer())
             value = builder.load(pointer, align=4 if dtype == types.float32 else 8)
-            return builder.fpext(value, _VEC) if dtype == types.float32 else value
+            return builder.fpext(value, _vector_ir(n)) if dtype == types.float32 else value
 
-        return F64X4(array, index), codegen
+        return _F64VecType(n)(array, index, width), codegen
     return None
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _vload_w(array, index):
+    """array[index : index + VECTOR_WIDTH] as one vector (the node update's width)."""
+    return _vload(array, index, VECTOR_WIDTH)
 
 
 @intrinsic
 def _vstore(typingctx, array, index, value):
-    """array[index : index + 4] = value (rounded to nearest for a float32 array)."""
-    if isinstance(array, types.Array) and array.dtype in (types.float32, types.float64) and value == F64X4:
+    """array[index : index + width] = value (rounded to nearest for a float32 array)."""
+    if (
+        isinstance(array, types.Array)
+        and array.dtype in (types.float32, types.float64)
+        and isinstance(value, _F64VecType)
+    ):
+        n = value.width
 
         def codegen(context, builder, signature, args):
             dtype = signature.args[0].dtype
             element = context.get_value_type(dtype)
             vector = (
-                args[2] if dtype == types.float64 else builder.fptrunc(args[2], ir.VectorType(element, 4))
+                args[2] if dtype == types.float64 else builder.fptrunc(args[2], ir.VectorType(element, n))
             )
             pointer = _element_pointer(context, builder, signature.args[0], args[0], args[1])
-            pointer = builder.bitcast(pointer, ir.VectorType(element, 4).as_pointer())
+            pointer = builder.bitcast(pointer, ir.VectorType(element, n).as_pointer())
             builder.store(vector, pointer, align=4 if dtype == types.float32 else 8)
             return context.get_dummy_value()
 
@@ -172,17 +223,17 @@ def _vstore(typingctx, array, index, value):
 def _vector_operator(operation, instruction):
     @intrinsic
     def apply(typingctx, a, b):
-        if _is_real(a) and _is_real(b) and F64X4 in (a, b):
+        if _real_operands(a, b) and _vector_in(a, b):
 
             def codegen(context, builder, signature, args):
                 return getattr(builder, instruction)(*_operands(builder, signature, args))
 
-            return F64X4(a, b), codegen
+            return _vector_of(a, b)(a, b), codegen
         return None
 
     @overload(operation)
     def overloaded(a, b):
-        if _is_real(a) and _is_real(b) and F64X4 in (a, b):
+        if _real_operands(a, b) and _vector_in(a, b):
             return lambda a, b: apply(a, b)
         return None
 
@@ -198,41 +249,44 @@ for _operation, _instruction in (
 
 @intrinsic
 def _fma(typingctx, a, b, c):
-    """a·b + c rounded once (llvm.fma: one vfmadd), on float64 or F64x4 (scalars broadcast)."""
-    if _is_real(a) and _is_real(b) and _is_real(c):
-        vector = F64X4 in (a, b, c)
+    """a·b + c rounded once (llvm.fma: one vfmadd), on float64 or vectors (scalars broadcast)."""
+    if _real_operands(a, b, c):
+        vector = _vector_of(a, b, c)
 
         def codegen(context, builder, signature, args):
-            ty = _VEC if vector else ir.DoubleType()
-            name = "llvm.fma.v4f64" if vector else "llvm.fma.f64"
-            fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ty, [ty] * 3), name)
-            return builder.call(fn, _operands(builder, signature, args))
+            ty = _vector_ir(vector.width) if vector else ir.DoubleType()
+            return builder.call(_fma_function(builder, ty, vector), _operands(builder, signature, args))
 
-        return (F64X4 if vector else types.float64)(a, b, c), codegen
+        return (vector or types.float64)(a, b, c), codegen
     return None
+
+
+def _fma_function(builder, ty, vector: _F64VecType | None):
+    name = f"llvm.fma.v{vector.width}f64" if vector else "llvm.fma.f64"
+    return cgutils.get_or_insert_function(builder.module, ir.FunctionType(ty, [ty] * 3), name)
 
 
 @intrinsic
 def _vclamp(typingctx, x, lo, hi):
-    if x == F64X4 and lo == types.float64 and hi == types.float64:
+    if isinstance(x, _F64VecType) and lo == types.float64 and hi == types.float64:
 
         def codegen(context, builder, signature, args):
-            value, low, high = args[0], _splat(builder, args[1]), _splat(builder, args[2])
+            value, low, high = args[0], _splat(builder, args[1], x.width), _splat(builder, args[2], x.width)
             value = builder.select(builder.fcmp_ordered("<", value, low), low, value)
             return builder.select(builder.fcmp_ordered(">", value, high), high, value)
 
-        return F64X4(x, lo, hi), codegen
+        return x(x, lo, hi), codegen
     return None
 
 
 def _clamp(x, lo, hi):
-    """min(max(x, lo), hi) on float64 or F64x4, both as numba lowers the builtins (x < lo ? lo : x, then
+    """min(max(x, lo), hi) on float64 or a vector, both as numba lowers the builtins (x < lo ? lo : x, then
     x > hi ? hi : x; a NaN passes through)."""
 
 
 @overload(_clamp)
 def _clamp_overload(x, lo, hi):
-    if x == F64X4:
+    if isinstance(x, _F64VecType):
         return lambda x, lo, hi: _vclamp(x, lo, hi)
     if x == types.float64:
         # the builtins themselves for scalars: with an equivalent intrinsic, LLVM's cost model no longer
@@ -245,13 +299,13 @@ def _clamp_overload(x, lo, hi):
 def _pow2_of_shifted(typingctx, kd):
     """2**k from kd = k + 1023 + 1.5·2**52 (k + 1023 sits in its low mantissa bits): those bits << 52."""
     if _is_real(kd):
-        vector = kd == F64X4
+        vector = isinstance(kd, _F64VecType)
 
         def codegen(context, builder, signature, args):
-            ity = _I64X4 if vector else ir.IntType(64)
-            shift = ir.Constant(ity, [52] * 4) if vector else ir.Constant(ity, 52)
+            ity = ir.VectorType(ir.IntType(64), kd.width) if vector else ir.IntType(64)
+            shift = ir.Constant(ity, [52] * kd.width) if vector else ir.Constant(ity, 52)
             bits = builder.shl(builder.bitcast(args[0], ity), shift)
-            return builder.bitcast(bits, _VEC if vector else ir.DoubleType())
+            return builder.bitcast(bits, _vector_ir(kd.width) if vector else ir.DoubleType())
 
         return kd(kd), codegen
     return None
@@ -259,11 +313,11 @@ def _pow2_of_shifted(typingctx, kd):
 
 @intrinsic
 def _madd_ring(typingctx, w, ring, index, acc):
-    """acc + w·ring[index : index + 4] (F64x4 acc) or acc + w·ring[index] (float64 acc). A float32 ring (the
-    fast precision's) is widened and accumulated with one FMA; a float64 ring (faithful) with the single-lane
-    engine's multiply, then add."""
+    """acc + w·ring[index : index + width] (vector acc) or acc + w·ring[index] (float64 acc). A float32
+    ring (the fast precision's) is widened and accumulated with one FMA; a float64 ring (faithful) with the
+    single-lane engine's multiply, then add."""
     if w == types.float64 and isinstance(ring, types.Array) and _is_real(acc):
-        vector = acc == F64X4
+        vector = acc if isinstance(acc, _F64VecType) else None
         dtype = ring.dtype
 
         def codegen(context, builder, signature, args):
@@ -271,15 +325,13 @@ def _madd_ring(typingctx, w, ring, index, acc):
             element = context.get_value_type(dtype)
             pointer = _element_pointer(context, builder, signature.args[1], array, idx)
             if vector:
-                pointer = builder.bitcast(pointer, ir.VectorType(element, 4).as_pointer())
+                pointer = builder.bitcast(pointer, ir.VectorType(element, vector.width).as_pointer())
             value = builder.load(pointer, align=4 if dtype == types.float32 else 8)
-            ty = _VEC if vector else ir.DoubleType()
-            weight = _splat(builder, weight) if vector else weight
+            ty = _vector_ir(vector.width) if vector else ir.DoubleType()
+            weight = _splat(builder, weight, vector.width) if vector else weight
             if dtype == types.float32:
                 value = builder.fpext(value, ty)
-                name = "llvm.fma.v4f64" if vector else "llvm.fma.f64"
-                fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ty, [ty] * 3), name)
-                return builder.call(fn, [weight, value, total])
+                return builder.call(_fma_function(builder, ty, vector), [weight, value, total])
             return builder.fadd(total, builder.fmul(weight, value))
 
         if ring.dtype in (types.float32, types.float64):
@@ -287,12 +339,17 @@ def _madd_ring(typingctx, w, ring, index, acc):
     return None
 
 
-@intrinsic
-def _vzero(typingctx):
-    def codegen(context, builder, signature, args):
-        return ir.Constant(_VEC, [0.0] * 4)
+@intrinsic(prefer_literal=True)
+def _vzero(typingctx, width):
+    """A vector of ``width`` zeros (``width`` a literal)."""
+    if isinstance(width, types.IntegerLiteral):
+        n = width.literal_value
 
-    return F64X4(), codegen
+        def codegen(context, builder, signature, args):
+            return ir.Constant(_vector_ir(n), [0.0] * n)
+
+        return _F64VecType(n)(width), codegen
+    return None
 
 
 @intrinsic(prefer_literal=True)
@@ -321,7 +378,7 @@ def _prefetch_run(typingctx, array, index, count):
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _exp_fast(x, ec):
     """exp(x) within FAST_EXP_MAX_ULP for |x| ≤ 708; clamped beyond (no inf, no NaN for finite x). Same
-    operations on a float64 or an F64x4 (so a value gets the same bits whether it is computed in a vector).
+    operations on a float64 or a vector (so a value gets the same bits whether it is computed in a vector).
     ``ec``: :data:`_EXP_CONSTANTS` (a tuple, or the same values at run time)."""
     clamp, log2e, shift, ln2_hi, ln2_lo = ec[0], ec[1], ec[2], ec[3], ec[4]
     c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13 = (
@@ -452,7 +509,7 @@ def _gather_48(e_lo, e_hi, e_last, q, nk, rot, ring, e_src, e_delay, e_weight, a
     edges (one vectorised load and multiply-add per 4 values and edge). The ring run of edge e + PREFETCH is
     requested meanwhile: the runs are scattered over the ring, so every one would otherwise wait for
     memory."""
-    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = a8 = a9 = a10 = a11 = _vzero()
+    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = a8 = a9 = a10 = a11 = _vzero(4)
     for e in range(e_lo, e_hi):
         _prefetch_run(ring, _edge_start(min(e + np.uint64(PREFETCH), e_last), rot, e_src, e_delay, nk, q), 48)
         s = _edge_start(e, rot, e_src, e_delay, nk, q)
@@ -476,7 +533,7 @@ def _gather_48(e_lo, e_hi, e_last, q, nk, rot, ring, e_src, e_delay, e_weight, a
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _gather_16(e_lo, e_hi, e_last, q, nk, rot, ring, e_src, e_delay, e_weight, acc):
     """:func:`_gather_48` for 16 values."""
-    a0 = a1 = a2 = a3 = _vzero()
+    a0 = a1 = a2 = a3 = _vzero(4)
     for e in range(e_lo, e_hi):
         _prefetch_run(ring, _edge_start(min(e + np.uint64(PREFETCH), e_last), rot, e_src, e_delay, nk, q), 16)
         s = _edge_start(e, rot, e_src, e_delay, nk, q)
@@ -492,7 +549,7 @@ def _gather_16(e_lo, e_hi, e_last, q, nk, rot, ring, e_src, e_delay, e_weight, a
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _gather_4(e_lo, e_hi, e_last, q, nk, rot, ring, e_src, e_delay, e_weight, acc):
     """:func:`_gather_48` for 4 values."""
-    a0 = _vzero()
+    a0 = _vzero(4)
     for e in range(e_lo, e_hi):
         _prefetch_run(ring, _edge_start(min(e + np.uint64(PREFETCH), e_last), rot, e_src, e_delay, nk, q), 4)
         a0 = _madd_ring(e_weight[e], ring, _edge_start(e, rot, e_src, e_delay, nk, q), a0)
@@ -598,8 +655,8 @@ def _heun_fast(lo, hi, x, s12, A, mu, cpl_row, zs, gain, k, dt, fused, e_fused, 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _heun_tiles(lo, hi, x, s12, A, mu, cpl_row, zs, gain, k, dt, exp_a1, e_fused, out_row, sig):
-    """One Heun step of the values lo..hi, four values per F64x4 (the values after the
-    last multiple of four: the same functions on float64, so every value gets the same bits either way).
+    """One Heun step of the values lo..hi, :data:`VECTOR_WIDTH` values per vector (the values after the last
+    multiple of it: the same functions on float64, so every value gets the same bits either way).
 
     In tiles of TILE values, three loops: the step's five sigmoids (into the rows of ``sig``), the update,
     S(y1 − y2) of the new state — small loop bodies, so that the out-of-order core overlaps the long exp and
@@ -617,13 +674,14 @@ def _heun_tiles(lo, hi, x, s12, A, mu, cpl_row, zs, gain, k, dt, exp_a1, e_fused
     two_nu_max = 2.0 * nu_max
     x0, x1, x2, x3, x4, x5 = x[0], x[1], x[2], x[3], x[4], x[5]
     g01, g03, g01_p, g03_p, g12_p = sig[0], sig[1], sig[2], sig[3], sig[4]
-    four = np.uint64(4)
+    width = np.uint64(VECTOR_WIDTH)
     for tlo in range(lo, hi, np.uint64(TILE)):
         thi = min(tlo + np.uint64(TILE), hi)
-        n_vec = tlo + (thi - tlo) // four * four
-        for i in range(tlo, n_vec, four):
+        n_vec = tlo + (thi - tlo) // width * width
+        for i in range(tlo, n_vec, width):
             s01, s03, s01_p, s03_p, s12_p = _step_sigmoids(
-                _vload(x0, i), _vload(x1, i), _vload(x2, i), _vload(x3, i), _vload(x4, i), _vload(x5, i),
+                _vload_w(x0, i), _vload_w(x1, i), _vload_w(x2, i),
+                _vload_w(x3, i), _vload_w(x4, i), _vload_w(x5, i),
                 k, dt, exp_a1, e_fused,
             )  # fmt: skip
             _vstore(g01, i, s01)
@@ -631,12 +689,15 @@ def _heun_tiles(lo, hi, x, s12, A, mu, cpl_row, zs, gain, k, dt, exp_a1, e_fused
             _vstore(g01_p, i, s01_p)
             _vstore(g03_p, i, s03_p)
             _vstore(g12_p, i, s12_p)
-        for i in range(tlo, n_vec, four):
-            z = _vload(zs, i) * _vload(gain, i)  # zs = sqrt(dt)·normal: TVB's sqrt(dt)·z·gain, same rounding
+        for i in range(tlo, n_vec, width):
+            # zs = sqrt(dt)·normal: TVB's sqrt(dt)·z·gain, same rounding
+            z = _vload_w(zs, i) * _vload_w(gain, i)
             n0, n1, n2, n3, n4, n5 = _step_update(
-                _vload(x0, i), _vload(x1, i), _vload(x2, i), _vload(x3, i), _vload(x4, i), _vload(x5, i),
-                _vload(s12, i), _vload(A, i), _vload(mu, i), _vload(cpl_row, i), z, k, dt,
-                _vload(g01, i), _vload(g03, i), _vload(g01_p, i), _vload(g03_p, i), _vload(g12_p, i),
+                _vload_w(x0, i), _vload_w(x1, i), _vload_w(x2, i),
+                _vload_w(x3, i), _vload_w(x4, i), _vload_w(x5, i),
+                _vload_w(s12, i), _vload_w(A, i), _vload_w(mu, i), _vload_w(cpl_row, i), z, k, dt,
+                _vload_w(g01, i), _vload_w(g03, i), _vload_w(g01_p, i),
+                _vload_w(g03_p, i), _vload_w(g12_p, i),
             )  # fmt: skip
             _vstore(x0, i, n0)
             _vstore(x1, i, n1)
@@ -645,8 +706,9 @@ def _heun_tiles(lo, hi, x, s12, A, mu, cpl_row, zs, gain, k, dt, exp_a1, e_fused
             _vstore(x4, i, n4)
             _vstore(x5, i, n5)
             _vstore(out_row, i, n1 - n2)
-        for i in range(tlo, n_vec, four):
-            _vstore(s12, i, two_nu_max / (1.0 + _exp_fast(r * (v0 - (_vload(x1, i) - _vload(x2, i))), ec)))
+        for i in range(tlo, n_vec, width):
+            y12 = _vload_w(x1, i) - _vload_w(x2, i)
+            _vstore(s12, i, two_nu_max / (1.0 + _exp_fast(r * (v0 - y12), ec)))
         for i in range(n_vec, thi):
             s01, s03, s01_p, s03_p, s12_p = _step_sigmoids(
                 x0[i], x1[i], x2[i], x3[i], x4[i], x5[i], k, dt, exp_a1, e_fused
@@ -787,7 +849,7 @@ def _ring_store(node_lo, node_hi, b, overhang, n_lanes, rot, node_off, node_h, p
         for copy in range(copies):
             at = dst + np.uint64(copy) * h_j * nk
             for lane in range(np.uint64(0), n_vec, np.uint64(4)):
-                _vstore(ring, at + lane, _vload(pre, src + lane))
+                _vstore(ring, at + lane, _vload(pre, src + lane, 4))
             for lane in range(n_vec, nk):
                 ring[at + lane] = pre[src + lane]
 

@@ -4,6 +4,9 @@ shared random stream verified against stock tvb-library and a plain NumPy re-der
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -19,12 +22,14 @@ from deepsif_assets.simulation.engine import (
 from deepsif_assets.simulation.lanes import (
     ENGINE_PRECISIONS,
     FAST_EXP_MAX_ULP,
+    VECTOR_WIDTH,
     Lane,
     LanesSimulator,
     exp_fast_array,
 )
 from deepsif_assets.simulation.params import SimulationParams, a_vector, iteration_seed, noise_nsig
 from deepsif_assets.simulation.tvb_reference import TvbJansenRitSimulator
+from neuro_core.project import PROJECT_ROOT
 
 PARAMS = SimulationParams()
 
@@ -92,6 +97,37 @@ def test_lane_is_independent_of_batch_and_threads(con, precision, policy):
     assert np.array_equal(threaded[:, :, 1], batch[:, :, 0])
     # the lanes really differ (the test cannot pass on identical traces)
     assert not np.array_equal(batch[:, :, 0], batch[:, :, 1])
+
+
+def fast_output_digest(connectivity_zip) -> str:
+    """sha256 of five fast lanes' output and state after 150 steps (n·K = 4,990: whole vectors and a scalar
+    remainder at either width)."""
+    lanes = [_lane(r, m) for r, m in [(5, 0), (5, 1), (5, 2), (994, 1), (300, 0)]]
+    y, sim = _run(load_connectivity(connectivity_zip), lanes, 150, precision="fast")
+    return hashlib.sha256(y.tobytes() + sim._x.tobytes()).hexdigest()
+
+
+@pytest.mark.skipif(VECTOR_WIDTH == 4, reason="this machine compiles the node update four values wide already")
+def test_node_update_gives_the_same_bits_at_both_vector_widths(connectivity_998):
+    """The AVX-512 node update (eight values per vector) against the AVX2 one (four), compiled in a child
+    process for an AVX2 target: the same operations per value, so the same bits."""
+    avx2 = {"NUMBA_CPU_NAME": "haswell", "NUMBA_CPU_FEATURES": "+avx,+avx2,+fma,+popcnt,+sse4.2"}
+    script = (
+        "import sys; from deepsif_assets.simulation.lanes import VECTOR_WIDTH; "
+        "from tests.deepsif_assets.simulation.test_lanes import fast_output_digest; "
+        "print(VECTOR_WIDTH, fast_output_digest(sys.argv[1]))"
+    )
+    child = subprocess.run(
+        [sys.executable, "-c", script, str(connectivity_998)],
+        env={**os.environ, **avx2},
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    width, digest = child.stdout.split()
+    assert (int(width), VECTOR_WIDTH) == (4, 8)
+    assert digest == fast_output_digest(connectivity_998)
 
 
 def test_fast_differs_from_faithful_only_in_round_off(con):

@@ -7,6 +7,8 @@ Prints, in one run (wrap it in ``flock /tmp/neuro-bench.lock``; the load average
   (default) and "faithful", beside stock tvb-library and the previous engine (commit 6f7d639's
   ``FastJansenRitSimulator``, loaded from git into a temporary module), with ratios; one core pinned;
 * threads = 2 for one batch (a child process, not pinned): wall ms per step per lane;
+* on an AVX-512 machine, the fast K = 12 step compiled for AVX2 (four values per vector, a child process with
+  ``NUMBA_CPU_NAME=haswell``) beside this build's eight per vector, with the output digests (they must agree);
 * fidelity of the default engine vs stock tvb-library over one whole 10-s segment (``--segment-steps``):
   |Δ(y1 − y2)| vs 1e-5·|y| + 1e-4 mV for every sample after the first 1,000;
 * ``--full-region``: one whole region in the original configuration (3 × 20 × 10 s) through simulate_region
@@ -162,6 +164,26 @@ def threads_child(zip_path: Path, steps: int, repeats: int) -> dict:
     return result
 
 
+#: the target of the AVX2 comparison child (numba compiles for it instead of the host)
+AVX2_TARGET = {"NUMBA_CPU_NAME": "haswell", "NUMBA_CPU_FEATURES": "+avx,+avx2,+fma,+popcnt,+sse4.2"}
+
+
+def width_child(zip_path: Path, steps: int, repeats: int) -> dict:
+    """Vector width of the node update, CPU ms per step per lane of the fast K = 12 batch (one core) and the
+    sha256 of its output."""
+    import hashlib
+
+    from deepsif_assets.simulation.connectivity import load_connectivity
+    from deepsif_assets.simulation.lanes import VECTOR_WIDTH, LanesSimulator
+    from deepsif_assets.simulation.params import SimulationParams
+
+    pin_one_core()
+    params = SimulationParams()
+    sim = LanesSimulator(load_connectivity(zip_path), _lanes(12, params), dt=params.dt)
+    digest = hashlib.sha256(sim.run(steps)[1].tobytes()).hexdigest()[:16]
+    return {"width": VECTOR_WIDTH, "ms": _best_cpu_ms_per_step(sim, steps, repeats) / 12, "digest": digest}
+
+
 def segment_fidelity(zip_path: Path, steps: int, skip: int) -> dict:
     """The default engine vs stock tvb-library over ``steps`` steps (same seed 42), samples after ``skip``."""
     from deepsif_assets.simulation.connectivity import load_connectivity
@@ -285,12 +307,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-timings", action="store_true", help="skip the per-step timings (fidelity only)")
     parser.add_argument("--no-fidelity", action="store_true", help="skip the whole-segment tvb comparison")
     parser.add_argument("--region", type=int, default=0)
-    parser.add_argument("--child", choices=["threads", "region"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["threads", "region", "width"], help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.child == "threads":
         print(json.dumps(threads_child(args.connectivity, args.steps, args.repeats)))
+        return 0
+    if args.child == "width":
+        print(json.dumps(width_child(args.connectivity, args.steps, args.repeats)))
         return 0
     if args.child == "region":
         print(json.dumps(full_region_child(args.connectivity, args.region, args.out)))
@@ -347,7 +372,30 @@ def _timing_report(args: argparse.Namespace) -> None:
     for k in (1, 3, 12):
         one, two = threads[f"{k},1"], threads[f"{k},2"]
         print(f"  K={k:2d}: {one:.4f} → {two:.4f} ({one / two:.2f}x)")
+    _width_report(args)
     print(f"load average after timings {load_average()}")
+
+
+def _width_report(args: argparse.Namespace) -> None:
+    from deepsif_assets.simulation.lanes import VECTOR_WIDTH
+
+    if VECTOR_WIDTH == 4:
+        print("node update: four values per vector (no AVX-512 here), nothing to compare")
+        return
+    runs = {}
+    for name, env in (("AVX2 build", AVX2_TARGET), ("this build", {})):
+        command = [sys.executable, __file__, "--child", "width", "--steps", str(args.steps)]
+        command += ["--repeats", str(args.repeats)]
+        child = subprocess.run(
+            command, env={**os.environ, **env}, check=True, capture_output=True, text=True
+        )
+        runs[name] = json.loads(child.stdout.strip().splitlines()[-1])
+    avx2, this = runs["AVX2 build"], runs["this build"]
+    same = "identical outputs" if avx2["digest"] == this["digest"] else "OUTPUTS DIFFER"
+    print(
+        f"fast K=12, CPU ms per step per lane, one core: {avx2['width']} values per vector {avx2['ms']:.4f} → "
+        f"{this['width']} per vector {this['ms']:.4f} ({avx2['ms'] / this['ms']:.2f}x; {same})"
+    )
 
 
 def _fidelity_report(args: argparse.Namespace) -> None:

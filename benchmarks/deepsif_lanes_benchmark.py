@@ -164,10 +164,6 @@ def threads_child(zip_path: Path, steps: int, repeats: int) -> dict:
     return result
 
 
-#: the target of the AVX2 comparison child (numba compiles for it instead of the host)
-AVX2_TARGET = {"NUMBA_CPU_NAME": "haswell", "NUMBA_CPU_FEATURES": "+avx,+avx2,+fma,+popcnt,+sse4.2"}
-
-
 def width_child(zip_path: Path, steps: int, repeats: int) -> dict:
     """Vector width of the node update, CPU ms per step per lane of the fast K = 12 batch (one core) and the
     sha256 of its output."""
@@ -377,13 +373,13 @@ def _timing_report(args: argparse.Namespace) -> None:
 
 
 def _width_report(args: argparse.Namespace) -> None:
-    from deepsif_assets.simulation.lanes import VECTOR_WIDTH
+    from deepsif_assets.simulation.lanes import AVX2_NUMBA_TARGET, VECTOR_WIDTH
 
     if VECTOR_WIDTH == 4:
         print("node update: four values per vector (no AVX-512 here), nothing to compare")
         return
     runs = {}
-    for name, env in (("AVX2 build", AVX2_TARGET), ("this build", {})):
+    for name, env in (("AVX2 build", AVX2_NUMBA_TARGET), ("this build", {})):
         command = [sys.executable, __file__, "--child", "width", "--steps", str(args.steps)]
         command += ["--repeats", str(args.repeats)]
         child = subprocess.run(

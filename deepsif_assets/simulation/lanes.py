@@ -113,6 +113,9 @@ def _target_has_avx512() -> bool:
 #: faster than at four, benchmarks/deepsif_lanes_benchmark.py); per value the same operations, the same bits.
 #: (The gather stays at four: six 512-bit accumulators per edge run measured ≈ 35 % slower than twelve of 256.)
 VECTOR_WIDTH = 8 if _target_has_avx512() else 4
+#: environment that makes numba compile for AVX2 (four values per vector) on any x86-64 host: the build the
+#: AVX-512 one is compared with (tests, benchmarks/deepsif_lanes_benchmark.py)
+AVX2_NUMBA_TARGET = {"NUMBA_CPU_NAME": "haswell", "NUMBA_CPU_FEATURES": "+avx,+avx2,+fma,+popcnt,+sse4.2"}
 
 
 def _vector_ir(width: int) -> ir.VectorType:

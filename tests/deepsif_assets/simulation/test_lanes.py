@@ -20,6 +20,7 @@ from deepsif_assets.simulation.engine import (
     JansenRitConstants,
 )
 from deepsif_assets.simulation.lanes import (
+    AVX2_NUMBA_TARGET,
     ENGINE_PRECISIONS,
     FAST_EXP_MAX_ULP,
     VECTOR_WIDTH,
@@ -112,7 +113,6 @@ def fast_output_digest(connectivity_zip) -> str:
 def test_node_update_gives_the_same_bits_at_both_vector_widths(connectivity_998):
     """The AVX-512 node update (eight values per vector) against the AVX2 one (four), compiled in a child
     process for an AVX2 target: the same operations per value, so the same bits."""
-    avx2 = {"NUMBA_CPU_NAME": "haswell", "NUMBA_CPU_FEATURES": "+avx,+avx2,+fma,+popcnt,+sse4.2"}
     script = (
         "import sys; from deepsif_assets.simulation.lanes import VECTOR_WIDTH; "
         "from tests.deepsif_assets.simulation.test_lanes import fast_output_digest; "
@@ -120,7 +120,7 @@ def test_node_update_gives_the_same_bits_at_both_vector_widths(connectivity_998)
     )
     child = subprocess.run(
         [sys.executable, "-c", script, str(connectivity_998)],
-        env={**os.environ, **avx2},
+        env={**os.environ, **AVX2_NUMBA_TARGET},
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,

@@ -3,7 +3,8 @@
 The same execution Dagster's run launcher starts (``dagster api execute_run``), for several runs in turn: the run
 ids read from standard input, one per line, until it is closed. A command keeps its workers for all its runs, so
 the process start, the imports and the instance connection (≈ 3 CPU-s) are paid once per worker, not once per
-run; a worker whose command died sees its input close and exits after its current run. Progress and results travel through the instance's event log only; the launcher follows them there.
+run; a worker whose command died sees its input close and exits after its current run. Progress and results
+travel through the instance's event log only; the launcher follows them there.
 """
 
 from __future__ import annotations

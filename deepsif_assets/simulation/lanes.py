@@ -133,14 +133,12 @@ def _is_real(ty) -> bool:
 
 
 def _vector_of(*tys) -> _F64VecType | None:
-    """The vector type among ``tys`` (None if all are scalars; None also for two different widths, which
-    the callers then reject: ``_vector_in`` tells them apart)."""
-    widths = {ty.width for ty in tys if isinstance(ty, _F64VecType)}
-    return _F64VecType(widths.pop()) if len(widths) == 1 else None
-
-
-def _vector_in(*tys) -> bool:
-    return any(isinstance(ty, _F64VecType) for ty in tys)
+    """The vector type among ``tys``, None if all are scalars (vectors of two widths never meet: a typing
+    error)."""
+    vectors = {ty for ty in tys if isinstance(ty, _F64VecType)}
+    if len(vectors) > 1:
+        raise TypeError(f"vectors of different widths in one operation: {sorted(map(str, vectors))}")
+    return vectors.pop() if vectors else None
 
 
 def _splat(builder, value, width: int):
@@ -160,11 +158,6 @@ def _operands(builder, signature, args):
         value if isinstance(ty, _F64VecType) else _splat(builder, value, vector.width)
         for ty, value in zip(signature.args, args, strict=True)
     ]
-
-
-def _real_operands(*tys) -> bool:
-    """float64 or vector operands, and all vectors of one width."""
-    return all(_is_real(ty) for ty in tys) and (not _vector_in(*tys) or _vector_of(*tys) is not None)
 
 
 def _element_pointer(context, builder, array_type, array, index):
@@ -227,7 +220,7 @@ def _vstore(typingctx, array, index, value):
 def _vector_operator(operation, instruction):
     @intrinsic
     def apply(typingctx, a, b):
-        if _real_operands(a, b) and _vector_in(a, b):
+        if _is_real(a) and _is_real(b) and _vector_of(a, b) is not None:
 
             def codegen(context, builder, signature, args):
                 return getattr(builder, instruction)(*_operands(builder, signature, args))
@@ -237,7 +230,7 @@ def _vector_operator(operation, instruction):
 
     @overload(operation)
     def overloaded(a, b):
-        if _real_operands(a, b) and _vector_in(a, b):
+        if _is_real(a) and _is_real(b) and _vector_of(a, b) is not None:
             return lambda a, b: apply(a, b)
         return None
 
@@ -254,7 +247,7 @@ for _operation, _instruction in (
 @intrinsic
 def _fma(typingctx, a, b, c):
     """a·b + c rounded once (llvm.fma: one vfmadd), on float64 or vectors (scalars broadcast)."""
-    if _real_operands(a, b, c):
+    if _is_real(a) and _is_real(b) and _is_real(c):
         vector = _vector_of(a, b, c)
 
         def codegen(context, builder, signature, args):

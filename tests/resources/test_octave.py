@@ -91,6 +91,24 @@ def test_large_arrays_reuse_freed_memory_instead_of_faulting_in_fresh_pages():
     assert "GLIBC_TUNABLES" not in os.environ  # set for the Octave process only
 
 
+_BLAS_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
+
+
+@needs_octave
+@pytest.mark.skipif(any(v in os.environ for v in _BLAS_VARIABLES), reason="the environment sets BLAS threads")
+def test_the_session_uses_one_blas_thread_unless_told_otherwise():
+    one, library_default = OctaveResource(), OctaveResource(blas_threads=0)
+    try:
+        assert [one.call("getenv", v, nout=1) for v in _BLAS_VARIABLES] == ["1", "1"]
+        assert [library_default.call("getenv", v, nout=1) for v in _BLAS_VARIABLES] == ["", ""]
+    finally:
+        one.close()
+        library_default.close()
+    assert not any(v in os.environ for v in _BLAS_VARIABLES)  # set for the Octave process only
+    with pytest.raises(OctaveError, match="blas_threads is -1; expected ≥ 0"):
+        OctaveResource(blas_threads=-1).check()
+
+
 def test_matlab_literals():
     assert (
         matlab_literal({"a": [1, 2.5], "b": True, "c": "it's"})

@@ -5,16 +5,22 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from deepsif_assets.simulation.chunks import copy_decimated_rows, first_kept_row, update_lane_peaks
+from deepsif_assets.simulation.chunks import (
+    append_rows,
+    copy_decimated_rows,
+    first_kept_row,
+    update_lane_peaks,
+)
 
 
+@pytest.mark.parametrize("factor", [1, 4])
 @pytest.mark.parametrize("first_row", [0, 5, 36, 37])
-def test_lane_peaks_equal_the_numpy_maximum_after_the_first_row(first_row):
+def test_lane_peaks_equal_the_numpy_maximum_of_every_factor_th_row_from_the_first(first_row, factor):
     rng = np.random.default_rng(first_row)
     chunk = rng.normal(scale=5.0, size=(37, 20, 6)).astype(np.float32)
     peaks = np.array([0.0, 100.0, 0.0, 0.0, 0.5, 0.0])  # running peaks from earlier chunks
-    expected = np.maximum(peaks, np.abs(chunk[first_row:]).max(axis=(0, 1), initial=0.0))
-    update_lane_peaks(chunk, first_row, peaks)
+    expected = np.maximum(peaks, np.abs(chunk[first_row::factor]).max(axis=(0, 1), initial=0.0))
+    update_lane_peaks(chunk, first_row, factor, peaks)
     assert np.array_equal(peaks, expected)
 
 
@@ -45,5 +51,15 @@ def test_decimated_rows_stream_into_the_column_major_arrays_numpy_builds_at_once
 def test_a_nan_value_does_not_hide_the_peak_of_the_others():
     chunk = np.array([[[1.0, np.nan]], [[-3.0, 2.0]]], dtype=np.float32)  # 2 steps, 1 node, 2 lanes
     peaks = np.zeros(2)
-    update_lane_peaks(chunk, 0, peaks)
+    update_lane_peaks(chunk, 0, 1, peaks)
     assert peaks.tolist() == [3.0, 2.0]
+
+
+def test_appended_rows_land_after_the_rows_already_there():
+    rng = np.random.default_rng(2)
+    dest = rng.normal(size=(3, 4, 50)).astype(np.float32)
+    source = rng.normal(size=(3, 4, 20)).astype(np.float32)
+    expected = dest.copy()
+    expected[:, :, 10:25] = source[:, :, :15]
+    append_rows(source, 15, dest, 10)
+    assert np.array_equal(dest, expected)

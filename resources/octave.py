@@ -129,9 +129,10 @@ class OctaveResource(dg.ConfigurableResource):
     )
     blas_threads: int = Field(
         default=1,
-        description="Octave only: threads of the session's BLAS (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS); 0 = the "
-        "library's default, one per core. The pipeline runs one step per core, so more threads only cost CPU "
-        "time (0.2-0.3 CPU-s per region, same values). Values already in the environment are left as they are.",
+        description="Threads of the engine's linear algebra; 0 = the library's default, one per core. The pipeline "
+        "runs one step per core, so more threads only cost CPU time (0.2-0.3 CPU-s per region's extraction). "
+        "Octave: OPENBLAS_NUM_THREADS and OMP_NUM_THREADS (values already in the environment are left as they "
+        "are); MATLAB: 1 adds -singleCompThread. Matrix products may differ in the last bits with the count.",
     )
 
     _session: Any = PrivateAttr(default=None)
@@ -276,7 +277,8 @@ class OctaveResource(dg.ConfigurableResource):
         """The exact ``matlab -batch`` command line for ``function(*args)`` (exposed for tests and logs)."""
         call = f"{function}({', '.join(matlab_literal(a) for a in args)})"
         code_dir = matlab_literal(str(Path(self.code_dir).absolute()))
-        return [self._resolved_executable(), "-batch", f"addpath({code_dir}); {call}"]
+        threads = ["-singleCompThread"] if self.blas_threads == 1 else []
+        return [self._resolved_executable(), *threads, "-batch", f"addpath({code_dir}); {call}"]
 
     def _run_matlab(self, function: str, args: Sequence[Any]) -> None:
         command = self.matlab_command(function, args)

@@ -11,13 +11,16 @@ import pytest
 
 @pytest.fixture
 def fake_matlab(tmp_path, monkeypatch) -> Path:
-    """A ``matlab`` on PATH that runs its ``-batch`` code in octave-cli: MATLAB cannot run here, but our real
-    ``matlab -batch`` command construction and the unchanged ``.m`` files can."""
+    """A ``matlab`` on PATH that runs its ``-batch`` code in octave-cli (``-singleCompThread``: one BLAS thread):
+    MATLAB cannot run here, but our real ``matlab -batch`` command construction and the unchanged ``.m`` files
+    can."""
     bin_dir = tmp_path / "fake-matlab-bin"
     bin_dir.mkdir()
     fake = bin_dir / "matlab"
     fake.write_text(
-        '#!/bin/sh\n[ "$1" = "-batch" ] || { echo "expected -batch" >&2; exit 2; }\n'
+        "#!/bin/sh\n"
+        '[ "$1" = "-singleCompThread" ] && { export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1; shift; }\n'
+        '[ "$1" = "-batch" ] || { echo "expected -batch" >&2; exit 2; }\n'
         'exec octave-cli --no-gui --eval "pkg load signal; $2"\n'
     )
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR)

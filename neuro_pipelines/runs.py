@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import subprocess
 import sys
 import time
@@ -29,7 +30,9 @@ from neuro_pipelines.instance import reap_dead_runs, record_worker
 DEFINITIONS_MODULE = "neuro_pipelines.definitions"
 DEFINITIONS_ATTRIBUTE = "defs"
 LAUNCHED_BY_TAG = "neuro/launched-by"
-POLL_SECONDS = 0.5
+# how often the event logs of runs in progress are read for their progress lines; a run's end is noticed at once
+# (its worker says so)
+PROGRESS_SECONDS = 2.0
 _FINISHED = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
 # the events that end a run (each status change is an event; the run's record is updated right after it)
 _RUN_ENDING_EVENTS = {
@@ -102,22 +105,32 @@ def create_run(instance: dg.DagsterInstance, spec: RunSpec, launched_by: str) ->
     )
 
 
-def start_worker(log_dir: Path, name: str) -> subprocess.Popen:
+def start_worker(log_dir: Path, name: str) -> tuple[subprocess.Popen, int]:
     """A new worker process (``neuro_pipelines.run_worker``) that executes the run ids written to its standard
-    input, one per line, in turn, and exits when that input closes (also when this process dies).
+    input, one per line, in turn, and exits when that input closes (also when this process dies); and the read end
+    of the pipe on which it writes each run's id once the run ended (end of file: it exited).
 
     The process' own console output (Dagster's, Octave's) goes to ``<log_dir>/<name>.log``; the runs' events and
     logs are in the instance.
     """
     log_dir.mkdir(parents=True, exist_ok=True)
-    with open(log_dir / f"{name}.log", "w") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "neuro_pipelines.run_worker"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.PIPE,
-            text=True,
-        )
+    ended_read, ended_write = os.pipe()
+    try:
+        with open(log_dir / f"{name}.log", "w") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "neuro_pipelines.run_worker", str(ended_write)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.PIPE,
+                text=True,
+                pass_fds=(ended_write,),
+            )
+    except BaseException:
+        os.close(ended_read)
+        raise
+    finally:
+        os.close(ended_write)  # the worker's copy only: end of file once it exits
+    return process, ended_read
 
 
 @dataclass
@@ -135,7 +148,13 @@ class _Tracked:
 @dataclass
 class _Worker:
     process: subprocess.Popen
+    ended: int | None  # read end of the pipe on which it says a run ended; None once at its end of file
     runs: list[_Tracked]  # given to it and not ended yet, in the order it executes them; empty: idle
+
+    def close_pipe(self) -> None:
+        if self.ended is not None:
+            os.close(self.ended)
+            self.ended = None
 
 
 def _root_message(error: Any) -> str:
@@ -199,7 +218,7 @@ class RunExecutor:
         for worker in self._workers:
             if not worker.runs and worker.process.poll() is None and self._give(worker, tracked):
                 return
-        worker = _Worker(start_worker(self.log_dir, tracked[0].run_id), [])
+        worker = _Worker(*start_worker(self.log_dir, tracked[0].run_id), [])
         self._workers.append(worker)
         if not self._give(worker, tracked):
             worker.runs.extend(tracked)  # it died at once: poll() fails them with its exit status
@@ -226,8 +245,18 @@ class RunExecutor:
                 self.instance.report_run_failed(run, reason)
 
     def poll(self) -> list[RunOutcome]:
-        """The runs that ended since the last call (waits ``POLL_SECONDS`` first)."""
-        time.sleep(POLL_SECONDS)
+        """The runs that ended since the last call. Waits until a worker says that a run ended (or exits), at most
+        ``PROGRESS_SECONDS``, then follows the event logs of the runs in progress: reading them every 0.5 s was
+        most of a command's own CPU time, and a run's end was noticed only at the next read."""
+        pipes = [worker.ended for worker in self._workers if worker.ended is not None]
+        if pipes:
+            ready = select.select(pipes, [], [], PROGRESS_SECONDS)[0]
+        else:
+            time.sleep(PROGRESS_SECONDS)
+            ready = []
+        for worker in self._workers:
+            if worker.ended in ready and not os.read(worker.ended, 4096):
+                worker.close_pipe()  # end of file: it exited, poll() sees it now or next time
         ended = []
         for worker in list(self._workers):
             exited = worker.process.poll() is not None
@@ -238,6 +267,7 @@ class RunExecutor:
                 worker.runs.remove(tracked)
                 ended.append(outcome)
             if exited and not worker.runs:
+                worker.close_pipe()
                 self._workers.remove(worker)
         return ended
 
@@ -248,6 +278,7 @@ class RunExecutor:
             with contextlib.suppress(BrokenPipeError):
                 worker.process.stdin.close()
         for worker in self._workers:
+            worker.close_pipe()
             if not worker.runs:
                 try:
                     worker.process.wait(timeout=self.CLOSE_TIMEOUT_S)

@@ -195,9 +195,14 @@ def test_symlinked_anatomy_is_accepted(tmp_path, capsys, monkeypatch):
     assert len(validate(request)["fingerprint"]) == 16
 
 
+# a batch that simulates for several progress reads of the command (runs.PROGRESS_SECONDS), so that a kill lands
+# while it simulates
+KILLABLE = ["--segment-ms", "2000", "--segments", "12"]
+
+
 def _generate(anatomy: Path, source: Path, home: Path) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "deepsif_assets.cli", *cli(anatomy, source, 0, 2, *SHORT, "--workers", "2",
+        [sys.executable, "-m", "deepsif_assets.cli", *cli(anatomy, source, 0, 2, *KILLABLE, "--workers", "2",
                                                           "--no-synthetic-source")],
         env={**os.environ, "DAGSTER_HOME": str(home)},
         stdout=subprocess.PIPE,

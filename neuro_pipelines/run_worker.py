@@ -28,6 +28,7 @@ def main(run_ids: Iterable[str], ended_fd: int) -> int:
     import dagster as dg
     from dagster._cli.api import _execute_run_command_body
 
+    os.set_inheritable(ended_fd, False)  # not held by its children (Octave): end of file once this process exits
     failed = 0
     with dg.DagsterInstance.get() as instance:
         for run_id in run_ids:
